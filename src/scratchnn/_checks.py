@@ -1,0 +1,108 @@
+"""Argument checks shared by the public API.
+
+Every public entry point validates before it does any work, and every error names the
+argument, what it got and what it expected (scikit-learn's habit).
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+
+def describe(value):
+    """A short, readable rendering of a value for an error message."""
+    if isinstance(value, np.ndarray):
+        return f"array of shape {value.shape} and dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def positive_number(name, value, allow_zero=False):
+    """Return `value` as a float, or raise if it is not a finite number > 0 (>= 0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
+    value = float(value)
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
+    return value
+
+
+def number_in_range(name, value, low, high, low_open=False, high_open=False):
+    """Return `value` as a float, or raise if it is not in [low, high] (ends open as asked)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe(value)}")
+    value = float(value)
+    too_low = value <= low if low_open else value < low
+    too_high = value >= high if high_open else value > high
+    if not math.isfinite(value) or too_low or too_high:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be in {interval}, got {value!r}")
+    return value
+
+
+def positive_int(name, value, allow_none=False):
+    """Return `value` as an int, or raise if it is not an integer >= 1 (or None if allowed)."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        expected = "a positive integer or None" if allow_none else "a positive integer"
+        raise TypeError(f"{name} must be {expected}, got {describe(value)}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def one_of(name, value, choices):
+    """Return `value` if it is one of `choices`, else raise naming the valid ones."""
+    if not isinstance(value, str) or value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {valid}; got {describe(value)}")
+    return value
+
+
+def as_float_array(name, data, dtype, ndim=None):
+    """Convert `data` to a float array of `dtype`, refusing non-numeric, empty or non-finite data."""
+    if isinstance(data, np.ndarray) and (data.dtype == object or data.dtype.kind in "USV"):
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {data.dtype}")
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of numbers, got {describe(data)}: {error}") from None
+    if array.dtype == object or array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold numbers, got an array of dtype {array.dtype}")
+    if ndim is not None and array.ndim not in (ndim if isinstance(ndim, tuple) else (ndim,)):
+        raise ValueError(f"{name} must be a {_ndim_words(ndim)} array, got shape {array.shape}")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    array = array.astype(dtype, copy=False)
+    if not np.all(np.isfinite(array)):
+        bad = np.argwhere(~np.isfinite(array))[0]
+        where = tuple(int(i) for i in bad)
+        raise ValueError(f"{name} contains NaN or infinity (first at index {where}, value {array[where]})")
+    return array
+
+
+def _ndim_words(ndim):
+    if isinstance(ndim, tuple):
+        return " or ".join(f"{n}-D" for n in ndim)
+    return f"{ndim}-D"
+
+
+def rng_from_seed(seed):
+    """Turn None, an int, a np.random.Generator or a np.random.RandomState into a generator.
+
+    An int seeds a new `np.random.Generator` (PCG64); a RandomState is used as it is, so the
+    blog's `np.random.seed(s)` draws are reproduced by `np.random.RandomState(s)`.
+    """
+    if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed}")
+        return np.random.default_rng(seed)
+    if isinstance(seed, (np.random.Generator, np.random.RandomState)):
+        return seed
+    raise TypeError(
+        "seed must be None, an int, a numpy.random.Generator or a numpy.random.RandomState, "
+        f"got {describe(seed)}"
+    )

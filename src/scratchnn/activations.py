@@ -1,0 +1,182 @@
+"""Activation functions, as layers without parameters.
+
+Each is stable at every finite input, in float32 and float64: nothing overflows, so NumPy
+never warns and nothing turns into inf or NaN.
+
+>>> Sigmoid().forward(np.array([-1000.0, 0.0, 1000.0]))
+array([0. , 0.5, 1. ])
+"""
+
+import math
+
+import numpy as np
+
+from ._checks import number_in_range, one_of
+from .layers import Layer
+
+
+def sigmoid(x):
+    """σ(x) = 1 / (1 + e^-x), computed without overflow at any finite x.
+
+    The blog's ``1 / (1 + np.exp(-x))`` overflows below about -709 in float64 (-88 in
+    float32). We write the same number as σ(x) = e^(−log(1 + e^−x)), where NumPy's
+    ``logaddexp(0, −x)`` = log(e^0 + e^−x) never overflows; it agrees with the blog's formula
+    to a few units in the last place, and it is also the faster of the two here.
+    """
+    return np.exp(-np.logaddexp(0, -x))
+
+
+def softmax(x, axis=-1):
+    """softmax(x)_i = e^(x_i - max x) / Σ_j e^(x_j - max x): subtracting the max avoids overflow."""
+    exps = np.exp(x - x.max(axis=axis, keepdims=True))
+    return exps / exps.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x, axis=-1):
+    """log softmax(x)_i = (x_i - max x) - log Σ_j e^(x_j - max x), never log(0)."""
+    shifted = x - x.max(axis=axis, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+class Sigmoid(Layer):
+    """Sigmoid: y = σ(x) = 1 / (1 + e^-x), the blog's activation."""
+
+    def forward(self, x, training=False):
+        self.y = sigmoid(x)
+        return self.y
+
+    def backward(self, grad_output):
+        return grad_output * self.y * (1 - self.y)        # dσ/dx = σ(x)·(1 − σ(x)), the blog's p·(1 − p)
+
+
+class Tanh(Layer):
+    """Hyperbolic tangent: y = tanh(x)."""
+
+    def forward(self, x, training=False):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, grad_output):
+        return grad_output * (1 - self.y * self.y)         # d tanh/dx = 1 − tanh²(x)
+
+
+class ReLU(Layer):
+    """Rectified linear unit: y = max(0, x)."""
+
+    def forward(self, x, training=False):
+        self.positive = x > 0
+        return np.maximum(x, 0)
+
+    def backward(self, grad_output):
+        return grad_output * self.positive                 # dy/dx = 1 if x > 0 else 0
+
+
+class LeakyReLU(Layer):
+    """Leaky ReLU: y = x if x > 0 else negative_slope · x."""
+
+    def __init__(self, negative_slope=0.01):
+        self.negative_slope = number_in_range("negative_slope", negative_slope, 0.0, 1.0)
+
+    def forward(self, x, training=False):
+        self.slope = np.where(x > 0, 1, self.negative_slope).astype(x.dtype)
+        return x * self.slope
+
+    def backward(self, grad_output):
+        return grad_output * self.slope                    # dy/dx = 1 or negative_slope
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+
+class ELU(Layer):
+    """Exponential linear unit: y = x if x > 0 else alpha · (e^x − 1)."""
+
+    def __init__(self, alpha=1.0):
+        self.alpha = number_in_range("alpha", alpha, 0.0, math.inf, low_open=True, high_open=True)
+
+    def forward(self, x, training=False):
+        self.x = x
+        negative_part = self.alpha * np.expm1(np.minimum(x, 0))   # e^x only where x <= 0: no overflow
+        return np.where(x > 0, x, negative_part)
+
+    def backward(self, grad_output):
+        slope = np.where(self.x > 0, 1, self.alpha * np.exp(np.minimum(self.x, 0)))
+        return grad_output * slope                         # dy/dx = 1 or alpha · e^x
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_erf = np.frompyfunc(math.erf, 1, 1)
+
+
+class GELU(Layer):
+    """Gaussian error linear unit: y = x · Φ(x), Φ the standard normal CDF.
+
+    ``approximate="none"`` (PyTorch's default) uses the exact erf; ``approximate="tanh"`` uses
+    0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))), which is faster.
+    """
+
+    def __init__(self, approximate="none"):
+        self.approximate = one_of("approximate", approximate, ("none", "tanh"))
+
+    def forward(self, x, training=False):
+        self.x = x
+        if self.approximate == "tanh":
+            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            self.tanh_inner = np.tanh(inner)
+            return 0.5 * x * (1 + self.tanh_inner)
+        self.cdf = 0.5 * (1 + _erf(x / math.sqrt(2)).astype(x.dtype))      # Φ(x)
+        return x * self.cdf
+
+    def backward(self, grad_output):
+        x = self.x
+        if self.approximate == "tanh":
+            t = self.tanh_inner
+            d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
+            return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+        pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)                  # φ(x)
+        return grad_output * (self.cdf + x * pdf)           # d(xΦ)/dx = Φ(x) + x·φ(x)
+
+    def get_config(self):
+        return {"approximate": self.approximate}
+
+
+class Softmax(Layer):
+    """Softmax over the last axis: y_i = e^(x_i) / Σ_j e^(x_j).
+
+    For classification, prefer leaving logits to `CrossEntropy`, which fuses softmax and log.
+    """
+
+    def forward(self, x, training=False):
+        self.y = softmax(x)
+        return self.y
+
+    def backward(self, grad_output):
+        # dL/dx_i = y_i · (dL/dy_i − Σ_j dL/dy_j · y_j)
+        return self.y * (grad_output - (grad_output * self.y).sum(axis=-1, keepdims=True))
+
+
+class Identity(Layer):
+    """Identity: y = x (a linear output layer, or a placeholder)."""
+
+    def forward(self, x, training=False):
+        return x
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+ACTIVATIONS = {
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "gelu": GELU,
+    "softmax": Softmax,
+    "identity": Identity,
+}
+
+
+def activation(name):
+    """An activation layer by name, e.g. ``activation("relu")``."""
+    return ACTIVATIONS[one_of("activation", name, tuple(ACTIVATIONS))]()

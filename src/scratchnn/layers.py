@@ -1,0 +1,178 @@
+"""Layers: the building blocks of a network.
+
+Every layer follows one protocol (the nnfs book's):
+
+- ``forward(x, training=False)`` computes the output and keeps what backward will need;
+- ``backward(grad_output)`` receives dL/d(output), adds dL/d(parameter) into each
+  ``Parameter.grad`` and returns dL/d(input).
+
+Layers with parameters create them in ``build(rng, dtype)``, which `Sequential` calls in
+layer order, so that the random draws happen in the same order as in a hand-written script.
+"""
+
+import numpy as np
+
+from ._checks import describe, number_in_range, positive_int
+from .init import check_init_name, initialize
+
+
+class Parameter:
+    """A trainable array and the gradient of the loss with respect to it.
+
+    Optimizers update ``value`` in place; layers add into ``grad`` in ``backward``.
+
+    >>> p = Parameter(np.zeros((2, 3)), name="weight")
+    >>> p.value.shape, p.grad.shape
+    ((2, 3), (2, 3))
+    """
+
+    def __init__(self, value, name=""):
+        self.value = value
+        self.grad = np.zeros_like(value)
+        self.name = name
+
+    def __repr__(self):
+        return f"Parameter(name={self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
+
+
+class Layer:
+    """Base class: a layer without parameters, whose forward and backward subclasses write."""
+
+    def build(self, rng, dtype):
+        """Create parameters (none here) and keep what the layer needs; called by Sequential."""
+        self.dtype = np.dtype(dtype)
+
+    def forward(self, x, training=False):
+        raise NotImplementedError
+
+    def backward(self, grad_output):
+        raise NotImplementedError
+
+    def named_parameters(self):
+        """The layer's parameters as a dict name -> Parameter, in a fixed order."""
+        return {}
+
+    def parameters(self):
+        """The layer's parameters as a list, in a fixed order (weight, then bias)."""
+        return list(self.named_parameters().values())
+
+    def get_config(self):
+        """The constructor arguments, as JSON-friendly values (used for saving)."""
+        return {}
+
+    def __call__(self, x, training=False):
+        return self.forward(x, training=training)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class Dense(Layer):
+    """Fully connected layer: y = x @ W + b, the blog's ``np.dot(X, W) + b``.
+
+    Shapes: x (N, in_features) -> y (N, out_features); W is (in_features, out_features),
+    laid out as in the blog, and b is (out_features,), initialized to zeros.
+
+    >>> layer = Dense(2, 3, init="he_normal")
+    >>> layer.build(np.random.default_rng(0), np.float64)
+    >>> layer.forward(np.ones((4, 2))).shape
+    (4, 3)
+    """
+
+    def __init__(self, in_features, out_features, init="glorot_uniform"):
+        self.in_features = positive_int("in_features", in_features)
+        self.out_features = positive_int("out_features", out_features)
+        self.init = check_init_name(init)
+        self.weight = None
+        self.bias = None
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        shape = (self.in_features, self.out_features)
+        self.weight = Parameter(initialize(self.init, shape, rng, dtype), name="weight")
+        self.bias = Parameter(np.zeros(self.out_features, dtype=dtype), name="bias")
+
+    def forward(self, x, training=False):
+        if self.weight is None:
+            raise RuntimeError("Dense layer is not built: put it in a Sequential or call build(rng, dtype)")
+        if x.ndim != 2 or x.shape[1] != self.in_features:
+            raise ValueError(
+                f"Dense({self.in_features}, {self.out_features}) expects input of shape "
+                f"(N, {self.in_features}), got shape {x.shape}"
+            )
+        self.x = x                                         # kept for backward
+        return x @ self.weight.value + self.bias.value     # y = x W + b
+
+    def backward(self, grad_output):
+        self.weight.grad += self.x.T @ grad_output         # dL/dW = x^T · dL/dy
+        self.bias.grad += grad_output.sum(axis=0)          # dL/db = sum of dL/dy over the batch
+        return grad_output @ self.weight.value.T           # dL/dx = dL/dy · W^T
+
+    def named_parameters(self):
+        if self.weight is None:
+            return {}
+        return {"weight": self.weight, "bias": self.bias}
+
+    def get_config(self):
+        return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init}
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training, zero each input with probability `rate` and scale the
+    rest by 1 / (1 - rate), so nothing changes at inference (``training=False`` is identity).
+
+    >>> drop = Dropout(0.5)
+    >>> drop.build(np.random.default_rng(0), np.float32)
+    >>> drop.forward(np.ones((2, 4), np.float32), training=True)   # zeros and 2.0s
+    """
+
+    def __init__(self, rate):
+        self.rate = number_in_range("rate", rate, 0.0, 1.0, high_open=True)
+        self.rng = None
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        self.rng = rng
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0.0:
+            self.mask = None
+            return x
+        if self.rng is None:
+            raise RuntimeError("Dropout is not built: put it in a Sequential or call build(rng, dtype)")
+        keep = self.rng.random(x.shape) >= self.rate
+        self.mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)   # 0 or 1/(1-rate)
+        return x * self.mask                                                # y = x · mask
+
+    def backward(self, grad_output):
+        if self.mask is None:
+            return grad_output
+        return grad_output * self.mask                                      # dL/dx = dL/dy · mask
+
+    def get_config(self):
+        return {"rate": self.rate}
+
+
+class Flatten(Layer):
+    """Flatten every axis but the first: (N, d1, d2, ...) -> (N, d1·d2·...).
+
+    >>> Flatten().forward(np.zeros((5, 1, 28, 28))).shape
+    (5, 784)
+    """
+
+    def forward(self, x, training=False):
+        if x.ndim < 2:
+            raise ValueError(f"Flatten expects input of shape (N, ...), got shape {x.shape}")
+        self.input_shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, grad_output):
+        return grad_output.reshape(self.input_shape)
+
+
+def check_layer(name, layer):
+    """Raise a TypeError unless `layer` follows the layer protocol."""
+    if not isinstance(layer, Layer):
+        raise TypeError(f"{name} must be a scratchnn layer (e.g. Dense, ReLU), got {describe(layer)}")
+    return layer

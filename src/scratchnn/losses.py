@@ -1,0 +1,182 @@
+"""Loss functions.
+
+Protocol: ``value = loss(predictions, targets)`` returns a float, and ``loss.backward()``
+returns d value / d predictions for that call, an array shaped like the predictions.
+
+``reduction="mean"`` averages over the elements (the batch for `CrossEntropy`);
+``reduction="sum"`` adds them up, which is what the blog's update rule differentiates.
+
+>>> loss = MSE(reduction="sum")
+>>> loss(np.array([[0.8]]), np.array([[1.0]]))        # 0.5 · (1 − 0.8)²
+0.02
+>>> loss.backward()                                    # the blog's −(y − p)
+array([[-0.2]])
+"""
+
+import numpy as np
+
+from ._checks import describe, one_of
+from .activations import log_softmax, sigmoid, softmax
+
+
+class Loss:
+    """Base class: checks shapes, keeps what backward needs."""
+
+    def __init__(self, reduction="mean"):
+        self.reduction = one_of("reduction", reduction, ("mean", "sum"))
+
+    def __call__(self, predictions, targets):
+        predictions = np.asarray(predictions)
+        targets = self.check_targets(predictions, np.asarray(targets))
+        return float(self.forward(predictions, targets))
+
+    def check_targets(self, predictions, targets):
+        if targets.shape != predictions.shape:
+            raise ValueError(
+                f"{type(self).__name__}: targets of shape {targets.shape} do not match "
+                f"predictions of shape {predictions.shape}"
+            )
+        return targets.astype(predictions.dtype, copy=False)
+
+    def reduce(self, per_element):
+        """Sum or average the per-element losses; keep the scale backward must apply."""
+        self.scale = 1.0 if self.reduction == "sum" else 1.0 / per_element.size
+        return per_element.sum() * self.scale
+
+    def get_config(self):
+        return {"reduction": self.reduction}
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class MSE(Loss):
+    """Squared error with the blog's one half: L = ½ Σ (p − y)² (summed or averaged).
+
+    Its gradient with ``reduction="sum"`` is the blog's ``−(y − p)``.
+    """
+
+    def forward(self, predictions, targets):
+        self.difference = predictions - targets
+        return self.reduce(0.5 * self.difference**2)        # ½ (p − y)²
+
+    def backward(self):
+        return self.difference * self.scale                  # dL/dp = (p − y)
+
+
+class MAE(Loss):
+    """Absolute error: L = Σ |p − y| (summed or averaged); its gradient is sign(p − y)."""
+
+    def forward(self, predictions, targets):
+        self.difference = predictions - targets
+        return self.reduce(np.abs(self.difference))
+
+    def backward(self):
+        return np.sign(self.difference) * self.scale         # dL/dp = sign(p − y)
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy: L = −[y log p + (1 − y) log(1 − p)] per element.
+
+    With ``from_logits=False`` the predictions are probabilities (after a Sigmoid) and are
+    clipped to [eps, 1 − eps] of their dtype, as scikit-learn does, so log never sees 0.
+    With ``from_logits=True`` the predictions are logits z and the loss is computed as
+    max(z, 0) − z·y + log(1 + e^−|z|), which never overflows; its gradient is σ(z) − y.
+    """
+
+    def __init__(self, from_logits=False, reduction="mean"):
+        super().__init__(reduction)
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"from_logits must be True or False, got {describe(from_logits)}")
+        self.from_logits = from_logits
+
+    def forward(self, predictions, targets):
+        self.targets = targets
+        if self.from_logits:
+            self.logits = predictions
+            z = predictions
+            return self.reduce(np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z))))
+        eps = np.finfo(predictions.dtype).eps
+        self.probabilities = np.clip(predictions, eps, 1 - eps)
+        self.inside_clip = self.probabilities == predictions
+        p = self.probabilities
+        return self.reduce(-(targets * np.log(p) + (1 - targets) * np.log1p(-p)))
+
+    def backward(self):
+        if self.from_logits:
+            return (sigmoid(self.logits) - self.targets) * self.scale        # dL/dz = σ(z) − y
+        p, y = self.probabilities, self.targets
+        grad = (p - y) / (p * (1 - p)) * self.scale           # dL/dp = −y/p + (1 − y)/(1 − p)
+        return grad * self.inside_clip                         # the clip is flat outside [eps, 1 − eps]
+
+    def get_config(self):
+        return {"from_logits": self.from_logits, "reduction": self.reduction}
+
+
+class CrossEntropy(Loss):
+    """Softmax cross-entropy on logits, softmax and log fused: L = −Σ_k t_k · log softmax(z)_k.
+
+    Targets are integer class labels of shape (N,) or probabilities / one-hot rows of shape
+    (N, C). ``reduction="mean"`` averages over the N samples. The gradient is the famous
+    softmax(z) − t.
+
+    >>> loss = CrossEntropy()
+    >>> loss(np.array([[2.0, 0.0, -1.0]]), np.array([0]))
+    0.16...
+    """
+
+    def check_targets(self, predictions, targets):
+        if predictions.ndim != 2:
+            raise ValueError(f"CrossEntropy expects logits of shape (N, C), got shape {predictions.shape}")
+        n_samples, n_classes = predictions.shape
+        if targets.ndim == 1:
+            if targets.shape[0] != n_samples:
+                raise ValueError(
+                    f"CrossEntropy: {targets.shape[0]} labels for {n_samples} rows of logits"
+                )
+            if targets.dtype.kind == "f" and np.any(targets != np.round(targets)):
+                raise ValueError("CrossEntropy: labels of shape (N,) must be whole numbers (class indices)")
+            if targets.dtype.kind not in "biuf":
+                raise TypeError(f"CrossEntropy: labels must be integers, got dtype {targets.dtype}")
+            if targets.size and (targets.min() < 0 or targets.max() >= n_classes):
+                raise ValueError(
+                    f"CrossEntropy: labels must be in [0, {n_classes - 1}] for {n_classes} "
+                    f"logits per row, got values from {targets.min()} to {targets.max()}"
+                )
+            return targets.astype(np.intp)
+        return super().check_targets(predictions, targets)
+
+    def forward(self, logits, targets):
+        self.logits, self.targets = logits, targets
+        log_probabilities = log_softmax(logits)
+        self.scale = 1.0 if self.reduction == "sum" else 1.0 / logits.shape[0]
+        if targets.ndim == 1:                                    # pick log p of the true class
+            picked = log_probabilities[np.arange(logits.shape[0]), targets]
+            return -picked.sum() * self.scale
+        return -(targets * log_probabilities).sum() * self.scale
+
+    def backward(self):
+        grad = softmax(self.logits)                              # dL/dz = softmax(z) − t
+        if self.targets.ndim == 1:
+            grad[np.arange(grad.shape[0]), self.targets] -= 1
+        else:
+            grad -= self.targets
+        return grad * grad.dtype.type(self.scale)
+
+
+LOSSES = {
+    "mse": MSE,
+    "mae": MAE,
+    "binary_cross_entropy": BinaryCrossEntropy,
+    "cross_entropy": CrossEntropy,
+}
+
+
+def get_loss(loss):
+    """A loss from an instance or a name ("mse", "mae", "binary_cross_entropy", "cross_entropy")."""
+    if isinstance(loss, Loss):
+        return loss
+    if isinstance(loss, str):
+        return LOSSES[one_of("loss", loss, tuple(LOSSES))]()
+    raise TypeError(f"loss must be a scratchnn loss (e.g. sn.MSE()) or its name, got {describe(loss)}")

@@ -1,0 +1,225 @@
+"""Optimizers: they alone change ``Parameter.value``, from ``Parameter.grad``.
+
+``optimizer.step(parameters)`` applies one update. Per-parameter state (momentum, running
+averages) lives in the optimizer, in ``optimizer.state[parameter]``, never on a layer.
+Updates are written in place, so views of the parameters stay valid.
+
+>>> opt = SGD(learning_rate=0.1)
+>>> opt.step(net.parameters())        # w ← w − 0.1 · dL/dw for every parameter
+"""
+
+import math
+
+import numpy as np
+
+from ._checks import describe, number_in_range, one_of, positive_number
+
+
+class Optimizer:
+    """Base class: the learning rate, the per-parameter state and the step counter."""
+
+    def __init__(self, learning_rate):
+        self.learning_rate = positive_number("learning_rate", learning_rate)
+        self.state = {}          # Parameter -> dict of arrays
+        self.iterations = 0      # number of steps taken
+
+    def step(self, parameters):
+        """Apply one update to every parameter from its ``grad``."""
+        self.iterations += 1
+        for parameter in parameters:
+            if parameter not in self.state:
+                self.state[parameter] = self.initial_state(parameter)
+            self.update(parameter.value, parameter.grad, self.state[parameter])
+
+    def initial_state(self, parameter):
+        return {}
+
+    def update(self, value, grad, state):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate}
+
+    def state_arrays(self, parameters):
+        """The state as a flat dict "index.name" -> array, parameters numbered in order."""
+        arrays = {}
+        for index, parameter in enumerate(parameters):
+            for name, array in self.state.get(parameter, {}).items():
+                arrays[f"{index}.{name}"] = array
+        return arrays
+
+    def load_state_arrays(self, parameters, arrays, iterations):
+        """Restore what `state_arrays` gave, for the same parameters in the same order."""
+        self.state = {}
+        for index, parameter in enumerate(parameters):
+            state = {}
+            for key, array in arrays.items():
+                prefix, _, name = key.partition(".")
+                if prefix == str(index):
+                    state[name] = np.array(array, dtype=parameter.value.dtype)
+            if state:
+                self.state[parameter] = state
+        self.iterations = int(iterations)
+
+    def __repr__(self):
+        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional momentum, Nesterov momentum and L2 decay.
+
+    g = grad + weight_decay · w;  v = momentum · v + g;  w ← w − lr · (g + momentum · v if
+    nesterov else v), as PyTorch defines it. With momentum 0 this is the blog's
+    ``w += lr · (−grad)``.
+    """
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
+        if not isinstance(nesterov, bool):
+            raise TypeError(f"nesterov must be True or False, got {describe(nesterov)}")
+        if nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0, got momentum=0")
+        self.nesterov = nesterov
+        self.weight_decay = positive_number("weight_decay", weight_decay, allow_zero=True)
+
+    def initial_state(self, parameter):
+        return {"velocity": np.zeros_like(parameter.value)} if self.momentum else {}
+
+    def update(self, value, grad, state):
+        if self.weight_decay:
+            grad = grad + self.weight_decay * value                # g = ∇L + λ w
+        if self.momentum:
+            velocity = state["velocity"]
+            velocity *= self.momentum
+            velocity += grad                                       # v = μ v + g
+            grad = grad + self.momentum * velocity if self.nesterov else velocity
+        value -= self.learning_rate * grad                         # w ← w − lr · g
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "momentum": self.momentum,
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba, 2015), with PyTorch's arithmetic:
+
+    m = β1 m + (1 − β1) g;  v = β2 v + (1 − β2) g²;
+    w ← w − lr / (1 − β1^t) · m / (√v / √(1 − β2^t) + ε).
+
+    ``weight_decay`` adds λ w to the gradient (L2, as in PyTorch's Adam); see `AdamW` for the
+    decoupled form.
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0):
+        super().__init__(learning_rate)
+        self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
+        self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
+        self.epsilon = positive_number("epsilon", epsilon)
+        self.weight_decay = positive_number("weight_decay", weight_decay, allow_zero=True)
+
+    def initial_state(self, parameter):
+        return {"m": np.zeros_like(parameter.value), "v": np.zeros_like(parameter.value)}
+
+    def decay(self, value, grad):
+        return grad + self.weight_decay * value if self.weight_decay else grad   # g = ∇L + λ w
+
+    def update(self, value, grad, state):
+        grad = self.decay(value, grad)
+        m, v = state["m"], state["v"]
+        m *= self.beta_1
+        m += (1 - self.beta_1) * grad                              # m = β1 m + (1 − β1) g
+        v *= self.beta_2
+        v += (1 - self.beta_2) * (grad * grad)                     # v = β2 v + (1 − β2) g²
+        t = self.iterations
+        step_size = self.learning_rate / (1 - self.beta_1**t)
+        denominator = np.sqrt(v) / math.sqrt(1 - self.beta_2**t) + self.epsilon
+        value -= step_size * (m / denominator)                     # w ← w − lr · m̂ / (√v̂ + ε)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
+                "epsilon": self.epsilon, "weight_decay": self.weight_decay}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019):
+    w ← w − lr · λ · w, then the Adam step on the plain gradient. Default λ = 0.01 (PyTorch's).
+    """
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay)
+
+    def decay(self, value, grad):
+        if self.weight_decay:
+            value *= 1 - self.learning_rate * self.weight_decay     # w ← w (1 − lr λ)
+        return grad
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e): v = ρ v + (1 − ρ) g²;  w ← w − lr · g / (√v + ε).
+
+    With momentum μ > 0: b = μ b + g / (√v + ε);  w ← w − lr · b (PyTorch's form).
+    """
+
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7):
+        super().__init__(learning_rate)
+        self.rho = number_in_range("rho", rho, 0.0, 1.0, high_open=True)
+        self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
+        self.epsilon = positive_number("epsilon", epsilon)
+
+    def initial_state(self, parameter):
+        state = {"square_average": np.zeros_like(parameter.value)}
+        if self.momentum:
+            state["buffer"] = np.zeros_like(parameter.value)
+        return state
+
+    def update(self, value, grad, state):
+        average = state["square_average"]
+        average *= self.rho
+        average += (1 - self.rho) * (grad * grad)                  # v = ρ v + (1 − ρ) g²
+        scaled = grad / (np.sqrt(average) + self.epsilon)          # g / (√v + ε)
+        if self.momentum:
+            buffer = state["buffer"]
+            buffer *= self.momentum
+            buffer += scaled                                       # b = μ b + g / (√v + ε)
+            scaled = buffer
+        value -= self.learning_rate * scaled
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate, "rho": self.rho,
+                "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi et al., 2011): s = s + g²;  w ← w − lr · g / (√s + ε)."""
+
+    def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10):
+        super().__init__(learning_rate)
+        self.initial_accumulator_value = positive_number(
+            "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
+        self.epsilon = positive_number("epsilon", epsilon)
+
+    def initial_state(self, parameter):
+        return {"sum_of_squares": np.full_like(parameter.value, self.initial_accumulator_value)}
+
+    def update(self, value, grad, state):
+        total = state["sum_of_squares"]
+        total += grad * grad                                       # s = s + g²
+        value -= self.learning_rate * grad / (np.sqrt(total) + self.epsilon)
+
+    def get_config(self):
+        return {"learning_rate": self.learning_rate,
+                "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
+
+
+def get_optimizer(optimizer):
+    """An optimizer from an instance or a name ("sgd", "adam", "adamw", "rmsprop", "adagrad")."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        return OPTIMIZERS[one_of("optimizer", optimizer, tuple(OPTIMIZERS))]()
+    raise TypeError(f"optimizer must be a scratchnn optimizer (e.g. sn.SGD(0.1)) or its name, got {describe(optimizer)}")
