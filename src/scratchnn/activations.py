@@ -103,6 +103,9 @@ class ELU(Layer):
         slope = np.where(self.x > 0, 1, self.alpha * np.exp(np.minimum(self.x, 0)))
         return grad_output * slope                         # dy/dx = 1 or alpha · e^x
 
+    def get_config(self):
+        return {"alpha": self.alpha}
+
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _erf = np.frompyfunc(math.erf, 1, 1)
@@ -119,16 +122,18 @@ class GELU(Layer):
         self.approximate = one_of("approximate", approximate, ("none", "tanh"))
 
     def forward(self, x, training=False):
-        self.x = x
+        # Beyond |x| = 40, Φ is exactly 0 or 1 and φ exactly 0 in float32 and float64; clipping
+        # there keeps x² and x³ from overflowing without changing any result.
+        self.x_safe = x_safe = np.clip(x, -40, 40)
         if self.approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (x + 0.044715 * x**3)
+            inner = _SQRT_2_OVER_PI * (x_safe + 0.044715 * x_safe**3)
             self.tanh_inner = np.tanh(inner)
             return 0.5 * x * (1 + self.tanh_inner)
-        self.cdf = 0.5 * (1 + _erf(x / math.sqrt(2)).astype(x.dtype))      # Φ(x)
+        self.cdf = 0.5 * (1 + _erf(x_safe / math.sqrt(2)).astype(x.dtype))   # Φ(x)
         return x * self.cdf
 
     def backward(self, grad_output):
-        x = self.x
+        x = self.x_safe
         if self.approximate == "tanh":
             t = self.tanh_inner
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)

@@ -65,6 +65,8 @@ def read_npz(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"no model file at {path!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a readable scratchnn model file: not an .npz (zip) archive")
     try:
         with np.load(path, allow_pickle=False) as archive:
             return {name: archive[name] for name in archive.files}

@@ -126,32 +126,35 @@ class Sequential:
         n_samples = X.shape[0]
         batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
         last_finite = np.empty_like(self._all.value)
-        for epoch in range(epochs):
-            order = self.rng.permutation(n_samples) if shuffle else None
-            total = 0.0
-            for batch, start in enumerate(range(0, n_samples, batch_size)):
-                if batch_size == n_samples and order is None:
-                    X_batch, y_batch = X, y
-                elif order is None:
-                    X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
-                else:
-                    rows = order[start:start + batch_size]
-                    X_batch, y_batch = X[rows], y[rows]
-                value = loss.forward(self.forward(X_batch, training=True), y_batch)
-                if not math.isfinite(value):
-                    if not np.all(np.isfinite(self._all.value)):
-                        np.copyto(self._all.value, last_finite)
-                    raise DivergedError(
-                        f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
-                        "stopped with the last finite weights (try a smaller learning_rate)")
-                total += float(value) * X_batch.shape[0]
-                self.zero_grad()
-                self.backward(loss.backward())
-                np.copyto(last_finite, self._all.value)
-                optimizer.step([self._all])    # one update over all weights at once, see _gather
-            history.append(epoch, {"loss": total / n_samples})
-            if verbose:
-                _report(epoch, epochs, history, verbose)
+        # Overflow shows up as a non-finite loss, which stops training with a clear error
+        # below; NumPy's own overflow warnings would only repeat it less clearly.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for epoch in range(epochs):
+                order = self.rng.permutation(n_samples) if shuffle else None
+                total = 0.0
+                for batch, start in enumerate(range(0, n_samples, batch_size)):
+                    if batch_size == n_samples and order is None:
+                        X_batch, y_batch = X, y
+                    elif order is None:
+                        X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
+                    else:
+                        rows = order[start:start + batch_size]
+                        X_batch, y_batch = X[rows], y[rows]
+                    value = loss.forward(self.forward(X_batch, training=True), y_batch)
+                    if not math.isfinite(value):
+                        if not np.all(np.isfinite(self._all.value)):
+                            np.copyto(self._all.value, last_finite)
+                        raise DivergedError(
+                            f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
+                            "stopped with the last finite weights (try a smaller learning_rate)")
+                    total += float(value) * X_batch.shape[0]
+                    self.zero_grad()
+                    self.backward(loss.backward())
+                    np.copyto(last_finite, self._all.value)
+                    optimizer.step([self._all])    # one update over all weights at once, see _gather
+                history.append(epoch, {"loss": total / n_samples})
+                if verbose:
+                    _report(epoch, epochs, history, verbose)
         return history
 
     def _check_data(self, X, y, loss):

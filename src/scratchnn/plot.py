@@ -83,7 +83,9 @@ def plot_history(history, path=None, title=None):
             ax.legend()
     for ax in axes[len(families):]:
         ax.set_visible(False)
-    if title is not None:
+    if title is not None and len(families) == 1:
+        axes[0].set_title(f"{title}: {axes[0].get_title()}")   # one panel: one title line
+    elif title is not None:
         fig.suptitle(title)
     return _finish(fig, path)
 
