@@ -7,19 +7,23 @@
 """
 
 from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .callbacks import History
+from .callbacks import (Callback, CosineAnnealingLR, EarlyStopping, ExponentialLR, History,
+                        LearningRateSchedule, ModelCheckpoint, ProgressLogger, ReduceLROnPlateau, StepLR)
 from .gradcheck import gradcheck
 from .io import load
-from .layers import Dense, Dropout, Flatten, Layer, Parameter
+from .layers import Dense, Dropout, Flatten, Layer, Parameter, Standardize
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
-from .model import DivergedError, Sequential
+from .model import Sequential
+from .train import DivergedError
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adagrad", "Adam", "AdamW", "BinaryCrossEntropy", "CrossEntropy", "Dense", "DivergedError",
-    "Dropout", "ELU", "Flatten", "GELU", "History", "Identity", "Layer", "LeakyReLU", "Loss",
-    "MAE", "MSE", "Optimizer", "Parameter", "RMSprop", "ReLU", "SGD", "Sequential", "Sigmoid",
-    "Softmax", "Tanh", "gradcheck", "load",
+    "Adagrad", "Adam", "AdamW", "BinaryCrossEntropy", "Callback", "CosineAnnealingLR",
+    "CrossEntropy", "Dense", "DivergedError", "Dropout", "ELU", "EarlyStopping", "ExponentialLR",
+    "Flatten", "GELU", "History", "Identity", "Layer", "LearningRateSchedule", "LeakyReLU", "Loss",
+    "MAE", "MSE", "ModelCheckpoint", "Optimizer", "Parameter", "ProgressLogger", "RMSprop",
+    "ReLU", "ReduceLROnPlateau", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize",
+    "StepLR", "Tanh", "gradcheck", "load",
 ]

@@ -54,7 +54,7 @@ def gradcheck(net, loss, X, y, step=1e-6, training=False):
                         for layer in net.layers], dtype=np.float64, seed=0)
     copy.load_state_dict(net.state_dict())
     X = np.array(as_float_array("X", X, np.float64))
-    X, y = copy._check_data(X, y, loss)
+    X, y = copy.check_data(X, y, loss)
 
     def value():
         return loss.forward(copy.forward(X, training=training), y)

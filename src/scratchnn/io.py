@@ -33,12 +33,66 @@ def layer_classes():
             if isinstance(cls, type) and issubclass(cls, layers.Layer) and cls is not layers.Layer}
 
 
-def save(model, path):
-    """Write `model`'s configuration and weights to `path` atomically."""
+def save(model, path, training=None):
+    """Write `model`'s configuration and weights to `path` atomically; with `training` (a
+    running `fit`), also what resuming needs (see `save_checkpoint`)."""
     config = {"format": FORMAT, "version": VERSION, **model.get_config()}
-    arrays = {"__config__": np.frombuffer(json.dumps(config).encode("utf-8"), dtype=np.uint8)}
+    arrays = {"__config__": _json_array(config)}
     arrays.update(model.state_dict())
+    if training is not None:
+        optimizer = training.optimizer
+        state = {
+            "epoch": training.epoch,
+            "history": training.history.history,
+            "history_epochs": training.history.epoch,
+            "rng": rng_state(model.rng),
+            "optimizer": {"class": type(optimizer).__name__, "learning_rate": optimizer.learning_rate,
+                          "iterations": optimizer.iterations},
+            "callbacks": [{"class": type(c).__name__, "state": c.get_state()}
+                          for c in _resumable(training.callbacks)],
+        }
+        arrays["__training__"] = _json_array(state)
+        for key, array in optimizer.state_arrays([model.flat_parameter]).items():
+            arrays[f"optimizer.{key}"] = array
     write_npz_atomically(path, arrays)
+
+
+def save_checkpoint(training, path):
+    """Write a checkpoint of a running `fit`: the model file plus the epoch, the history,
+    the optimizer's state, the random generator's state and the callbacks' state."""
+    save(training.model, path, training=training)
+
+
+def _json_array(value):
+    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
+
+
+def _resumable(callbacks):
+    from .callbacks import ProgressLogger
+
+    return [c for c in callbacks if not isinstance(c, ProgressLogger)]
+
+
+def rng_state(rng):
+    """The state of a Generator or RandomState as JSON-friendly values."""
+    if isinstance(rng, np.random.RandomState):
+        state = rng.get_state(legacy=False)
+        state["state"]["key"] = state["state"]["key"].tolist()
+        return {"kind": "RandomState", "state": state}
+    return {"kind": "Generator", "state": rng.bit_generator.state}
+
+
+def set_rng_state(rng, saved):
+    """Put back a state given by `rng_state` into a generator of the same kind."""
+    kind = "RandomState" if isinstance(rng, np.random.RandomState) else "Generator"
+    if saved["kind"] != kind:
+        raise ValueError(f"the checkpoint's random generator is a {saved['kind']}, the model's a {kind}")
+    state = saved["state"]
+    if kind == "RandomState":
+        state = {**state, "state": {**state["state"], "key": np.array(state["state"]["key"], dtype=np.uint32)}}
+        rng.set_state(state)
+    else:
+        rng.bit_generator.state = state
 
 
 def write_npz_atomically(path, arrays):
@@ -82,6 +136,8 @@ def load(path):
 
     arrays = read_npz(path)
     config = read_config(path, arrays.pop("__config__", None))
+    arrays = {name: array for name, array in arrays.items()
+              if name != "__training__" and not name.startswith("optimizer.")}
     classes = layer_classes()
     built = []
     for index, entry in enumerate(config["layers"]):
@@ -97,11 +153,63 @@ def load(path):
         except TypeError as error:
             raise ValueError(f"{path!r}: layer {index} ({name}) has bad arguments: {error}") from None
     model = Sequential(*built, dtype=config["dtype"])
+    classes = config.get("classes")
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes)):
+        raise ValueError(f"{path!r}: classes must be a list of names, got {describe(classes)}")
+    model.classes = classes
     try:
         model.load_state_dict(arrays)
     except ValueError as error:
         raise ValueError(f"{path!r}: {error}") from None
     return model
+
+
+class Checkpoint:
+    """A checkpoint read from disk and checked against the model and optimizer; `restore`
+    puts it into a starting `fit`."""
+
+    def __init__(self, path, arrays, state):
+        self.path, self.arrays, self.state = path, arrays, state
+
+    def restore(self, training):
+        from .callbacks import History
+
+        model, optimizer, state = training.model, training.optimizer, self.state
+        model.load_state_dict({k: v for k, v in self.arrays.items() if k in model.state_dict()})
+        optimizer.learning_rate = state["optimizer"]["learning_rate"]
+        optimizer.load_state_arrays(
+            [model.flat_parameter],
+            {k[len("optimizer."):]: v for k, v in self.arrays.items() if k.startswith("optimizer.")},
+            state["optimizer"]["iterations"])
+        for callback, saved in zip(_resumable(training.callbacks), state["callbacks"]):
+            callback.set_state(saved["state"])
+        set_rng_state(model.rng, state["rng"])
+        training.history = History(state["history"], state["history_epochs"])
+        training.epoch = state["epoch"]
+
+
+def read_checkpoint(path, model, optimizer, callbacks):
+    """Read a checkpoint written by `ModelCheckpoint` and check that it fits this model,
+    optimizer and list of callbacks; return a `Checkpoint`."""
+    arrays = read_npz(path)
+    config = read_config(path, arrays.pop("__config__", None))
+    raw = arrays.pop("__training__", None)
+    if raw is None:
+        raise ValueError(f"{path!r} is a model file without training state; resume_from needs a "
+                         "checkpoint written by ModelCheckpoint")
+    state = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
+    own = model.get_config()
+    if config["layers"] != own["layers"] or config["dtype"] != own["dtype"]:
+        raise ValueError(f"{path!r} holds a different network than this model: {config['layers']} "
+                         f"({config['dtype']}) vs {own['layers']} ({own['dtype']})")
+    if state["optimizer"]["class"] != type(optimizer).__name__:
+        raise ValueError(f"{path!r} was trained with {state['optimizer']['class']}, "
+                         f"but fit got {type(optimizer).__name__}")
+    saved = [c["class"] for c in state["callbacks"]]
+    given = [type(c).__name__ for c in sorted(_resumable(callbacks), key=lambda c: c.runs_last)]
+    if saved != given:
+        raise ValueError(f"{path!r} was written with callbacks {saved}, but fit got {given}")
+    return Checkpoint(path, arrays, state)
 
 
 def read_config(path, raw):

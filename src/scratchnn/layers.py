@@ -60,6 +60,11 @@ class Layer:
         """The constructor arguments, as JSON-friendly values (used for saving)."""
         return {}
 
+    def get_buffers(self):
+        """Arrays that are saved with the model but not trained (e.g. running statistics),
+        as a dict name -> array; `Sequential.load_state_dict` writes into them in place."""
+        return {}
+
     def __call__(self, x, training=False):
         return self.forward(x, training=training)
 
@@ -169,6 +174,57 @@ class Flatten(Layer):
 
     def backward(self, grad_output):
         return grad_output.reshape(self.input_shape)
+
+
+class Standardize(Layer):
+    """Standardize inputs with fixed statistics: y = (x − mean) / scale.
+
+    A preprocessing step that lives inside the model, so a saved model takes the same raw
+    inputs that the data loaders return. ``mean`` and ``scale`` are saved with the weights
+    and never trained. Build it from training data with `Standardize.from_data`.
+
+    >>> layer = Standardize.from_data(X_train)          # per-feature mean and std
+    >>> net = Sequential(layer, Dense(X_train.shape[1], 10), seed=0)
+    """
+
+    def __init__(self, shape):
+        if not isinstance(shape, (list, tuple)) or not all(isinstance(n, int) and n > 0 for n in shape):
+            raise ValueError(f"shape must be a list of positive ints (one sample's shape), got {describe(shape)}")
+        self.shape = tuple(shape)
+        self.mean = np.zeros(self.shape)
+        self.scale = np.ones(self.shape)
+
+    @classmethod
+    def from_data(cls, X):
+        """Per-feature mean and standard deviation of X (N, ...); a constant feature gets scale 1."""
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim < 2 or len(X) == 0:
+            raise ValueError(f"X must have shape (n_samples, ...) with at least one row, got shape {X.shape}")
+        layer = cls(list(X.shape[1:]))
+        layer.mean[...] = X.mean(axis=0)
+        std = X.std(axis=0)
+        layer.scale[...] = np.where(std > 0, std, 1.0)
+        return layer
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        self.mean = self.mean.astype(dtype)
+        self.scale = self.scale.astype(dtype)
+
+    def forward(self, x, training=False):
+        if x.shape[1:] != self.shape:
+            raise ValueError(f"Standardize expects input of shape (N, {', '.join(map(str, self.shape))}), "
+                             f"got shape {x.shape}")
+        return (x - self.mean) / self.scale                     # y = (x − μ) / σ
+
+    def backward(self, grad_output):
+        return grad_output / self.scale                         # dL/dx = dL/dy / σ
+
+    def get_config(self):
+        return {"shape": list(self.shape)}
+
+    def get_buffers(self):
+        return {"mean": self.mean, "scale": self.scale}
 
 
 def check_layer(name, layer):

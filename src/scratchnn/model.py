@@ -5,21 +5,14 @@
 >>> net.predict(X)
 """
 
-import math
 import sys
 
 import numpy as np
 
-from . import io
+from . import io, train
 from ._checks import as_float_array, describe, positive_int, rng_from_seed
-from .callbacks import History
 from .layers import Dense, Flatten, Parameter, check_layer
-from .losses import CrossEntropy, get_loss
-from .optim import get_optimizer
-
-
-class DivergedError(RuntimeError):
-    """Training produced a loss that is NaN or infinite; the model keeps its last finite weights."""
+from .losses import CrossEntropy
 
 
 class Sequential:
@@ -49,9 +42,10 @@ class Sequential:
         for layer in self.layers:
             layer.build(self.rng, self.dtype)
         self._parameters = [p for layer in self.layers for p in layer.parameters()]
-        self._all = _gather(self._parameters, self.dtype)
+        self.flat_parameter = _gather(self._parameters, self.dtype)
         self.loss = None
         self.optimizer = None
+        self.classes = None      # class names for the output columns, kept in the model file
 
     # --- the network as a function -----------------------------------------------------
 
@@ -70,17 +64,22 @@ class Sequential:
 
     def zero_grad(self):
         """Set every parameter gradient to zero (gradients accumulate in ``backward``)."""
-        self._all.grad.fill(0)             # one pass: every grad is a view into this buffer
+        self.flat_parameter.grad.fill(0)             # one pass: every grad is a view into this buffer
 
     def parameters(self):
         """The trainable parameters in layer order (each layer's weight, then its bias)."""
         return list(self._parameters)
 
     def state_dict(self):
-        """Parameter values by name, ``"<layer index>.<name>"`` -> array (tinygrad's style)."""
-        return {f"{index}.{name}": parameter.value
-                for index, layer in enumerate(self.layers)
-                for name, parameter in layer.named_parameters().items()}
+        """Every array the model needs, by name ``"<layer index>.<name>"`` (tinygrad's style):
+        the parameter values, then non-trainable buffers such as running statistics."""
+        state = {}
+        for index, layer in enumerate(self.layers):
+            for name, parameter in layer.named_parameters().items():
+                state[f"{index}.{name}"] = parameter.value
+            for name, buffer in layer.get_buffers().items():
+                state[f"{index}.{name}"] = buffer
+        return state
 
     def load_state_dict(self, state):
         """Copy values from a dict shaped like `state_dict()` into the parameters."""
@@ -98,83 +97,54 @@ class Sequential:
     def get_config(self):
         """The architecture as JSON-friendly values: the layers' classes and arguments."""
         return {"dtype": self.dtype.name,
+                "classes": self.classes,
                 "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                            for layer in self.layers]}
 
     # --- training --------------------------------------------------------------------------
 
-    def fit(self, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1):
+    def fit(self, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
+            validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None):
         """Train on (X, y) by mini-batch gradient descent; return a `History`.
 
-        ``batch_size=None`` uses the whole data set at each step (the blog's full batch).
-        With ``shuffle=True`` the order is drawn afresh each epoch from the model's seed.
-        ``verbose``: 0 silent, 1 a progress line now and then, 2 one line per epoch.
+        - ``loss``, ``optimizer``: instances (``sn.CrossEntropy()``, ``sn.Adam(1e-3)``) or names.
+        - ``batch_size=None`` uses the whole data set at each step (the blog's full batch).
+          With ``shuffle=True`` the order is drawn afresh each epoch from the model's seed.
+        - ``validation_data=(X_val, y_val)``, or ``validation_split=0.1`` to hold out 10% of the
+          rows, shuffled with the seed and stratified for class labels; logs ``val_*``.
+        - ``metrics=["accuracy"]`` (also "mae", "mse"); ``callbacks=[EarlyStopping(...), ...]``.
+        - ``verbose``: 0 silent, 1 a progress bar on a terminal, 2 one line per epoch.
+        - ``resume_from=path``: continue from a `ModelCheckpoint` file up to ``epochs`` in all,
+          exactly as if training had never stopped (same seed, same data, same arguments).
+
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;
         the weights are then the last finite ones.
         """
-        loss, optimizer = get_loss(loss), get_optimizer(optimizer)
-        epochs = positive_int("epochs", epochs)
-        batch_size = positive_int("batch_size", batch_size, allow_none=True)
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"shuffle must be True or False, got {describe(shuffle)}")
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {describe(verbose)}")
-        X, y = self._check_data(X, y, loss)
-        self.loss, self.optimizer = loss, optimizer
+        return train.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
+                         shuffle=shuffle, verbose=verbose, validation_data=validation_data,
+                         validation_split=validation_split, metrics=metrics, callbacks=callbacks,
+                         resume_from=resume_from)
 
-        history = History()
-        n_samples = X.shape[0]
-        batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
-        last_finite = np.empty_like(self._all.value)
-        # Overflow shows up as a non-finite loss, which stops training with a clear error
-        # below; NumPy's own overflow warnings would only repeat it less clearly.
-        with np.errstate(over="ignore", invalid="ignore"):
-            for epoch in range(epochs):
-                order = self.rng.permutation(n_samples) if shuffle else None
-                total = 0.0
-                for batch, start in enumerate(range(0, n_samples, batch_size)):
-                    if batch_size == n_samples and order is None:
-                        X_batch, y_batch = X, y
-                    elif order is None:
-                        X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
-                    else:
-                        rows = order[start:start + batch_size]
-                        X_batch, y_batch = X[rows], y[rows]
-                    value = loss.forward(self.forward(X_batch, training=True), y_batch)
-                    if not math.isfinite(value):
-                        if not np.all(np.isfinite(self._all.value)):
-                            np.copyto(self._all.value, last_finite)
-                        raise DivergedError(
-                            f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
-                            "stopped with the last finite weights (try a smaller learning_rate)")
-                    total += float(value) * X_batch.shape[0]
-                    self.zero_grad()
-                    self.backward(loss.backward())
-                    np.copyto(last_finite, self._all.value)
-                    optimizer.step([self._all])    # one update over all weights at once, see _gather
-                history.append(epoch, {"loss": total / n_samples})
-                if verbose:
-                    _report(epoch, epochs, history, verbose)
-        return history
-
-    def _check_data(self, X, y, loss):
-        """Validate X and y against the network and the loss before any work; return arrays."""
-        X = as_float_array("X", X, self.dtype)
+    def check_data(self, X, y, loss, names=("X", "y")):
+        """Validate X and y against the network and the loss before any work; return arrays
+        (X in the model's dtype; y as integer labels for CrossEntropy, else as floats)."""
+        x_name, y_name = names
+        X = as_float_array(x_name, X, self.dtype)
         if X.ndim < 2:
-            raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
-        outputs = self._output_of("X", X[:1])
+            raise ValueError(f"{x_name} must have shape (n_samples, n_features), got shape {X.shape}")
+        outputs = self._output_of(x_name, X[:1])
         y_array = np.asarray(y)
         if y_array.ndim == 0 or len(y_array) != len(X):
-            raise ValueError(f"X and y must have the same number of samples, got X of shape "
-                             f"{X.shape} and y of shape {y_array.shape}")
+            raise ValueError(f"{x_name} and {y_name} must have the same number of samples, got "
+                             f"{x_name} of shape {X.shape} and {y_name} of shape {y_array.shape}")
         if isinstance(loss, CrossEntropy) and y_array.ndim == 1:
-            as_float_array("y", y_array, np.float64)                  # numeric and finite
+            as_float_array(y_name, y_array, np.float64)               # numeric and finite
             return X, loss.check_targets(np.broadcast_to(outputs, (len(X),) + outputs.shape[1:]), y_array)
-        y = as_float_array("y", y_array, self.dtype)
+        y = as_float_array(y_name, y_array, self.dtype)
         if y.ndim == 1 and outputs.shape[1:] == (1,):
             y = y.reshape(-1, 1)
         if y.shape[1:] != outputs.shape[1:]:
-            raise ValueError(f"y has shape {y.shape} but the network outputs shape "
+            raise ValueError(f"{y_name} has shape {y.shape} but the network outputs shape "
                              f"(N, {', '.join(map(str, outputs.shape[1:]))})")
         return X, y
 
@@ -199,18 +169,18 @@ class Sequential:
         return np.concatenate([self.forward(X[start:start + batch_size], training=False)
                                for start in range(0, len(X), batch_size)])
 
-    def evaluate(self, X, y, loss=None, batch_size=None):
-        """The mean loss over (X, y); `loss` defaults to the one used by the last `fit`."""
-        if loss is None and self.loss is None:
-            raise ValueError("evaluate needs loss= (this model has not been trained with fit)")
-        loss = get_loss(loss if loss is not None else self.loss)
-        X, y = self._check_data(X, y, loss)
-        batch_size = positive_int("batch_size", batch_size, allow_none=True) or len(X)
-        total = 0.0
-        for start in range(0, len(X), batch_size):
-            stop = start + batch_size
-            total += loss.forward(self.forward(X[start:stop]), y[start:stop]) * len(X[start:stop])
-        return total / len(X)
+    def evaluate(self, X, y, loss=None, metrics=None, batch_size=None):
+        """The mean loss over (X, y), in inference mode; with ``metrics=["accuracy", ...]`` a
+        dict {"loss": ..., "accuracy": ...}. ``loss`` defaults to the one of the last `fit`."""
+        return train.evaluate(self, X, y, loss=loss, metrics=metrics, batch_size=batch_size)
+
+    def predict_classes(self, X, batch_size=None):
+        """Predicted class for each row: argmax of the outputs (or output > 0.5 for a single
+        output column), mapped to ``self.classes`` when the model has class names."""
+        from .metrics import predicted_classes
+
+        indices = predicted_classes(self.predict(X, batch_size=batch_size))
+        return np.asarray(self.classes)[indices] if self.classes is not None else indices
 
     def summary(self, file=None):
         """Print each layer, its output width where known, and its number of parameters."""
@@ -275,10 +245,3 @@ def _check_widths(layers):
             width, source = layer.out_features, index
         elif isinstance(layer, Flatten):
             width = None
-
-
-def _report(epoch, epochs, history, verbose):
-    every = max(1, epochs // 10)
-    if verbose == 2 or (epoch + 1) % every == 0 or epoch + 1 == epochs:
-        logs = "  ".join(f"{name}: {values[-1]:.6g}" for name, values in history.history.items())
-        print(f"epoch {epoch + 1}/{epochs}  {logs}", file=sys.stderr)

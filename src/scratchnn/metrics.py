@@ -1,0 +1,90 @@
+"""Metrics: numbers a person reads to judge a model (they are not differentiated).
+
+Each metric takes the targets and the network's outputs for a batch and returns the *sum* of
+its per-sample values, so `fit` can average exactly over an epoch of uneven batches.
+
+>>> accuracy_sum(np.array([0, 2]), np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.5]]))
+2.0
+"""
+
+import numpy as np
+
+from ._checks import describe
+
+
+def predicted_classes(outputs, threshold=0.5):
+    """Class indices from outputs: argmax over columns, or ``output > threshold`` for a single
+    output column (probabilities: threshold 0.5; logits: 0)."""
+    if outputs.ndim == 2 and outputs.shape[1] > 1:
+        return outputs.argmax(axis=1)
+    return (outputs.reshape(len(outputs)) > threshold).astype(np.intp)
+
+
+def true_classes(targets):
+    """Class indices from targets: integer labels as they are, one-hot rows by argmax,
+    a single 0/1 column rounded."""
+    if targets.ndim == 1:
+        return targets.astype(np.intp)
+    if targets.shape[1] > 1:
+        return targets.argmax(axis=1)
+    return np.rint(targets.reshape(len(targets))).astype(np.intp)
+
+
+def accuracy_sum(targets, outputs, threshold=0.5):
+    """Number of samples whose predicted class equals the true class."""
+    return float(np.sum(predicted_classes(outputs, threshold) == true_classes(targets)))
+
+
+def _difference(targets, outputs):
+    """outputs − targets, with integer labels turned into one-hot rows for several outputs."""
+    if targets.ndim == 1 and outputs.ndim == 2 and outputs.shape[1] > 1:
+        targets = np.eye(outputs.shape[1], dtype=outputs.dtype)[targets]
+    return outputs - targets.reshape(outputs.shape)
+
+
+def absolute_error_sum(targets, outputs):
+    """Σ over samples of the mean absolute error of that sample's outputs."""
+    difference = _difference(targets, outputs)
+    return float(np.abs(difference).reshape(len(outputs), -1).mean(axis=1).sum())
+
+
+def squared_error_sum(targets, outputs):
+    """Σ over samples of the mean squared error of that sample's outputs."""
+    difference = _difference(targets, outputs)
+    return float((difference * difference).reshape(len(outputs), -1).mean(axis=1).sum())
+
+
+METRICS = {"accuracy": accuracy_sum, "mae": absolute_error_sum, "mse": squared_error_sum}
+
+
+def check_metrics(metrics):
+    """Validate a list of metric names; return it as a list (empty for None)."""
+    if metrics is None:
+        return []
+    if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+        raise TypeError(f"metrics must be a list of names such as ['accuracy'], got {describe(metrics)}")
+    for name in metrics:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {describe(name)}; known metrics: {', '.join(METRICS)}")
+    if len(set(metrics)) != len(metrics):
+        raise ValueError(f"metrics lists a name twice: {list(metrics)}")
+    return list(metrics)
+
+
+def confusion_matrix(y_true, y_pred, num_classes=None):
+    """Counts C[i, j] of samples of true class i predicted as class j.
+
+    >>> confusion_matrix([0, 1, 1], [0, 1, 0])
+    array([[1, 0],
+           [1, 1]])
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D of equal length, got shapes {y_true.shape} and {y_pred.shape}")
+    for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
+        if labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
+            raise ValueError(f"{name} must hold non-negative integer class labels, got {describe(labels)}")
+    num_classes = num_classes or int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1)
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix

@@ -1,0 +1,203 @@
+"""The training loop behind `Sequential.fit`.
+
+One epoch: shuffle (with the model's seed), then for each mini-batch
+
+    outputs = net.forward(X_batch, training=True)      # forward pass
+    value   = loss(outputs, y_batch)                    # how wrong
+    net.zero_grad(); net.backward(loss.backward())      # backpropagation
+    optimizer.step(parameters)                          # gradient descent
+
+then validation, metrics, callbacks. Everything is checked before the first batch.
+"""
+
+import math
+
+import numpy as np
+
+from ._checks import describe, number_in_range, positive_int
+from .callbacks import Callback, History, ProgressLogger
+from .losses import BinaryCrossEntropy, CrossEntropy, get_loss
+from .metrics import METRICS, check_metrics
+from .optim import get_optimizer
+
+
+class DivergedError(RuntimeError):
+    """Training produced a loss that is NaN or infinite; the model keeps its last finite weights."""
+
+
+class Training:
+    """The state of one `fit` call, as callbacks see it."""
+
+    def __init__(self, model, loss, optimizer, epochs, batches_per_epoch, log_names):
+        self.model, self.loss, self.optimizer = model, loss, optimizer
+        self.epochs, self.batches_per_epoch, self.log_names = epochs, batches_per_epoch, log_names
+        self.history = History()
+        self.epoch = -1                 # the last finished epoch
+        self.stop_training = False
+        self.callbacks = []
+
+
+def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
+        validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None):
+    """Train `model`; see `Sequential.fit` for the arguments. Returns a `History`."""
+    loss, optimizer = get_loss(loss), get_optimizer(optimizer)
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size, allow_none=True)
+    if not isinstance(shuffle, bool):
+        raise TypeError(f"shuffle must be True or False, got {describe(shuffle)}")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1 or 2, got {describe(verbose)}")
+    metrics = check_metrics(metrics)
+    callbacks = _check_callbacks(callbacks)
+    validation_split = number_in_range("validation_split", validation_split, 0.0, 1.0, high_open=True)
+    if validation_split and validation_data is not None:
+        raise ValueError("pass validation_data or validation_split, not both")
+    X, y = model.check_data(X, y, loss)
+    validation = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise TypeError(f"validation_data must be a pair (X_val, y_val), got {describe(validation_data)}")
+        validation = model.check_data(*validation_data, loss, names=("validation X", "validation y"))
+    elif validation_split:
+        X, y, validation = _split(X, y, validation_split, loss, model.rng)
+    checkpoint = None
+    if resume_from is not None:
+        from .io import read_checkpoint
+
+        checkpoint = read_checkpoint(resume_from, model, optimizer, callbacks)
+
+    n_samples = len(X)
+    batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
+    log_names = ["loss", *metrics]
+    if validation is not None:
+        log_names += [f"val_{name}" for name in log_names]
+    log_names.append("learning_rate")
+    training = Training(model, loss, optimizer, epochs, math.ceil(n_samples / batch_size), log_names)
+    training.callbacks = sorted(callbacks + ([ProgressLogger(verbose)] if verbose else []),
+                                key=lambda callback: callback.runs_last)
+    model.loss, model.optimizer = loss, optimizer
+    for callback in training.callbacks:
+        callback.on_train_begin(training)
+    if checkpoint is not None:
+        checkpoint.restore(training)
+    threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
+    parameters = [model.flat_parameter]      # one update over all weights at once (see model._gather)
+    last_finite = np.empty_like(model.flat_parameter.value)
+
+    # Overflow shows up as a non-finite loss, which stops training with a clear error below;
+    # NumPy's own overflow warnings would only repeat it less clearly.
+    with np.errstate(over="ignore", invalid="ignore"):
+        for epoch in range(training.epoch + 1, epochs):
+            for callback in training.callbacks:
+                callback.on_epoch_begin(training, epoch)
+            order = model.rng.permutation(n_samples) if shuffle else None
+            sums = dict.fromkeys(["loss", *metrics], 0.0)
+            for batch, start in enumerate(range(0, n_samples, batch_size)):
+                if batch_size == n_samples and order is None:
+                    X_batch, y_batch = X, y
+                elif order is None:
+                    X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
+                else:
+                    rows = order[start:start + batch_size]
+                    X_batch, y_batch = X[rows], y[rows]
+                outputs = model.forward(X_batch, training=True)
+                value = loss.forward(outputs, y_batch)
+                if not math.isfinite(value):
+                    if not np.all(np.isfinite(model.flat_parameter.value)):
+                        np.copyto(model.flat_parameter.value, last_finite)
+                    for callback in training.callbacks:
+                        callback.on_train_end(training)
+                    raise DivergedError(
+                        f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
+                        "stopped with the last finite weights (try a smaller learning_rate)")
+                sums["loss"] += float(value) * len(X_batch)
+                for name in metrics:
+                    sums[name] += _metric(name, y_batch, outputs, threshold)
+                model.zero_grad()
+                model.backward(loss.backward())
+                np.copyto(last_finite, model.flat_parameter.value)
+                optimizer.step(parameters)
+                if verbose:
+                    for callback in training.callbacks:
+                        callback.on_batch_end(training, batch, {"loss": value})
+            logs = {name: total / n_samples for name, total in sums.items()}
+            if validation is not None:
+                logs.update(_evaluate(model, loss, *validation, metrics, threshold, batch_size, "val_"))
+            logs["learning_rate"] = optimizer.learning_rate
+            training.history.append(epoch, logs)
+            training.epoch = epoch
+            for callback in training.callbacks:
+                callback.on_epoch_end(training, epoch, logs)
+            if training.stop_training:
+                break
+    for callback in training.callbacks:
+        callback.on_train_end(training)
+    return training.history
+
+
+def _metric(name, targets, outputs, threshold):
+    if name == "accuracy":
+        return METRICS[name](targets, outputs, threshold)
+    return METRICS[name](targets, outputs)
+
+
+def _evaluate(model, loss, X, y, metrics, threshold, batch_size, prefix=""):
+    """Mean loss and metrics over (X, y) in inference mode, in batches."""
+    sums = dict.fromkeys(["loss", *metrics], 0.0)
+    for start in range(0, len(X), batch_size):
+        X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
+        outputs = model.forward(X_batch, training=False)
+        sums["loss"] += float(loss.forward(outputs, y_batch)) * len(X_batch)
+        for name in metrics:
+            sums[name] += _metric(name, y_batch, outputs, threshold)
+    return {prefix + name: total / len(X) for name, total in sums.items()}
+
+
+def evaluate(model, X, y, loss=None, metrics=None, batch_size=None):
+    """Mean loss over (X, y), or a dict with the loss and metrics; see `Sequential.evaluate`."""
+    if loss is None and model.loss is None:
+        raise ValueError("evaluate needs loss= (this model has not been trained with fit)")
+    loss = get_loss(loss if loss is not None else model.loss)
+    metrics = check_metrics(metrics)
+    batch_size = positive_int("batch_size", batch_size, allow_none=True)
+    X, y = model.check_data(X, y, loss)
+    threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
+    results = _evaluate(model, loss, X, y, metrics, threshold, batch_size or len(X))
+    return results if metrics else results["loss"]
+
+
+def _split(X, y, fraction, loss, rng):
+    """Hold out `fraction` of the rows for validation: shuffled with the model's generator,
+    stratified when y holds class labels (never a tail slice, which is biased on sorted data)."""
+    from .datasets import train_test_split
+
+    labels = _class_labels(y, loss)
+    n_validation = math.ceil(fraction * len(X))
+    if not 1 <= n_validation < len(X):
+        raise ValueError(f"validation_split={fraction} leaves {n_validation} of {len(X)} rows "
+                         "for validation; both parts need at least one row")
+    stratify = labels is not None and np.min(np.unique(labels, return_counts=True)[1]) >= 2
+    order = np.arange(len(X))
+    train_rows, validation_rows, _, _ = train_test_split(
+        order, labels if stratify else order, test_size=n_validation, random_state=rng,
+        stratify=True if stratify else None)
+    return X[train_rows], y[train_rows], (X[validation_rows], y[validation_rows])
+
+
+def _class_labels(y, loss):
+    if isinstance(loss, CrossEntropy):
+        return y if y.ndim == 1 else y.argmax(axis=1)
+    if isinstance(loss, BinaryCrossEntropy) and y.ndim == 2 and y.shape[1] == 1:
+        return np.rint(y[:, 0]).astype(np.intp)
+    return None
+
+
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return []
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of callbacks, got {describe(callbacks)}")
+    for index, callback in enumerate(callbacks):
+        if not isinstance(callback, Callback):
+            raise TypeError(f"callbacks[{index}] must be a scratchnn callback, got {describe(callback)}")
+    return list(callbacks)
