@@ -19,11 +19,13 @@ def sigmoid(x):
     """σ(x) = 1 / (1 + e^-x), computed without overflow at any finite x.
 
     The blog's ``1 / (1 + np.exp(-x))`` overflows below about -709 in float64 (-88 in
-    float32). We write the same number as σ(x) = e^(−log(1 + e^−x)), where NumPy's
-    ``logaddexp(0, −x)`` = log(e^0 + e^−x) never overflows; it agrees with the blog's formula
-    to a few units in the last place, and it is also the faster of the two here.
+    float32). With z = e^-|x|, which lies in (0, 1] and never overflows:
+    σ(x) = 1 / (1 + z) for x >= 0 (the blog's formula), and z / (1 + z) for x < 0.
     """
-    return np.exp(-np.logaddexp(0, -x))
+    z = np.exp(-np.abs(x))                                 # e^-|x|
+    s = 1 / (1 + z)
+    np.multiply(s, z, out=s, where=x < 0)                  # z / (1 + z) where x < 0
+    return s
 
 
 def softmax(x, axis=-1):

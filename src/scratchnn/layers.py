@@ -36,7 +36,13 @@ class Parameter:
 
 
 class Layer:
-    """Base class: a layer without parameters, whose forward and backward subclasses write."""
+    """Base class: a layer without parameters, whose forward and backward subclasses write.
+
+    ``needs_input_grad`` is set to False by `Sequential.backward` on a first layer whose
+    dL/d(input) nobody will read; layers may then skip computing it and return None.
+    """
+
+    needs_input_grad = True
 
     def build(self, rng, dtype):
         """Create parameters (none here) and keep what the layer needs; called by Sequential."""
@@ -112,6 +118,8 @@ class Dense(Layer):
     def backward(self, grad_output):
         self.weight.grad += self.x.T @ grad_output         # dL/dW = x^T · dL/dy
         self.bias.grad += grad_output.sum(axis=0)          # dL/db = sum of dL/dy over the batch
+        if not self.needs_input_grad:
+            return None
         return grad_output @ self.weight.value.T           # dL/dx = dL/dy · W^T
 
     def named_parameters(self):

@@ -43,6 +43,7 @@ class Sequential:
             layer.build(self.rng, self.dtype)
         self._parameters = [p for layer in self.layers for p in layer.parameters()]
         self.flat_parameter = _gather(self._parameters, self.dtype)
+        self._first_trainable = next((i for i, layer in enumerate(self.layers) if layer.parameters()), 0)
         self.loss = None
         self.optimizer = None
         self.classes = None      # class names for the output columns, kept in the model file
@@ -55,12 +56,20 @@ class Sequential:
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, grad_output):
+    def backward(self, grad_output, input_grad=True):
         """Backpropagate dL/d(output) through every layer, filling each ``Parameter.grad``;
-        return dL/d(input)."""
-        for layer in reversed(self.layers):
+        return dL/d(input).
+
+        Training needs no dL/d(input): with ``input_grad=False`` backpropagation stops at the
+        first layer that has parameters, which skips that layer's largest product (for a
+        784-256 first layer, a fifth of an MLP's arithmetic), and returns None.
+        """
+        stop = 0 if input_grad else self._first_trainable
+        for index in range(len(self.layers) - 1, stop - 1, -1):
+            layer = self.layers[index]
+            layer.needs_input_grad = input_grad or index > stop
             grad_output = layer.backward(grad_output)
-        return grad_output
+        return grad_output if input_grad else None
 
     def zero_grad(self):
         """Set every parameter gradient to zero (gradients accumulate in ``backward``)."""

@@ -22,6 +22,7 @@ class Optimizer:
         self.learning_rate = positive_number("learning_rate", learning_rate)
         self.state = {}          # Parameter -> dict of arrays
         self.iterations = 0      # number of steps taken
+        self._scratch = {}       # work arrays by shape, reused across steps
 
     def step(self, parameters):
         """Apply one update to every parameter from its ``grad``."""
@@ -36,6 +37,13 @@ class Optimizer:
 
     def update(self, value, grad, state):
         raise NotImplementedError
+
+    def scratch_like(self, value):
+        """A reusable work array shaped like `value` (not state: it holds nothing between steps)."""
+        key = (value.shape, value.dtype.str)
+        if key not in self._scratch:
+            self._scratch[key] = np.empty_like(value)
+        return self._scratch[key]
 
     def get_config(self):
         return {"learning_rate": self.learning_rate}
@@ -56,7 +64,8 @@ class Optimizer:
             for key, array in arrays.items():
                 prefix, _, name = key.partition(".")
                 if prefix == str(index):
-                    state[name] = np.array(array, dtype=parameter.value.dtype)
+                    dtype = array.dtype if array.dtype.kind in "iu" else parameter.value.dtype
+                    state[name] = np.array(array, dtype=dtype)
             if state:
                 self.state[parameter] = state
         self.iterations = int(iterations)
@@ -120,7 +129,8 @@ class Adam(Optimizer):
         self.weight_decay = positive_number("weight_decay", weight_decay, allow_zero=True)
 
     def initial_state(self, parameter):
-        return {"m": np.zeros_like(parameter.value), "v": np.zeros_like(parameter.value)}
+        return {"m": np.zeros_like(parameter.value), "v": np.zeros_like(parameter.value),
+                "step": np.zeros((), dtype=np.int64)}       # t counts this parameter's updates
 
     def decay(self, value, grad):
         return grad + self.weight_decay * value if self.weight_decay else grad   # g = ∇L + λ w
@@ -128,14 +138,22 @@ class Adam(Optimizer):
     def update(self, value, grad, state):
         grad = self.decay(value, grad)
         m, v = state["m"], state["v"]
+        # The plain form allocates a temporary array per operation; writing into one scratch
+        # buffer (out=) computes the same numbers in the same order without allocating.
+        scratch = self.scratch_like(value)
         m *= self.beta_1
-        m += (1 - self.beta_1) * grad                              # m = β1 m + (1 − β1) g
+        m += np.multiply(grad, 1 - self.beta_1, out=scratch)          # m = β1 m + (1 − β1) g
         v *= self.beta_2
-        v += (1 - self.beta_2) * (grad * grad)                     # v = β2 v + (1 − β2) g²
-        t = self.iterations
+        np.multiply(grad, grad, out=scratch)
+        v += np.multiply(scratch, 1 - self.beta_2, out=scratch)        # v = β2 v + (1 − β2) g²
+        state["step"] += 1
+        t = int(state["step"])
         step_size = self.learning_rate / (1 - self.beta_1**t)
-        denominator = np.sqrt(v) / math.sqrt(1 - self.beta_2**t) + self.epsilon
-        value -= step_size * (m / denominator)                     # w ← w − lr · m̂ / (√v̂ + ε)
+        denominator = np.sqrt(v, out=scratch)
+        denominator /= math.sqrt(1 - self.beta_2**t)
+        denominator += self.epsilon                                    # √v̂ + ε, with v̂ = v / (1 − β2^t)
+        update = np.divide(m, denominator, out=scratch)
+        value -= np.multiply(update, step_size, out=scratch)           # w ← w − lr · m̂ / (√v̂ + ε)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,

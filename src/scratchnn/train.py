@@ -114,7 +114,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
                 for name in metrics:
                     sums[name] += _metric(name, y_batch, outputs, threshold)
                 model.zero_grad()
-                model.backward(loss.backward())
+                model.backward(loss.backward(), input_grad=False)
                 np.copyto(last_finite, model.flat_parameter.value)
                 optimizer.step(parameters)
                 if verbose:
