@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 
+import scratchnn as sn
+
 from scratchnn.layers import Parameter
 from scratchnn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 
@@ -397,3 +399,26 @@ def test_minimizes_a_quadratic(name, make):
         optimizer.step([parameter])
     assert math.isfinite(f()) and f() < 1e-4 * start, f"{name}: {start:.3g} -> {f():.3g}"
     assert np.abs(parameter.value - centre).max() < 0.05
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("cls", [sn.Adam, sn.AdamW])
+def test_fused_adam_gives_the_same_bits_as_numpy(cls, dtype):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(0)
+    fused = Parameter(rng.normal(size=1000).astype(dtype))
+    plain = Parameter(fused.value.copy())
+    fast, slow = cls(0.01, fused=True), cls(0.01, fused=False)
+    for _ in range(10):
+        grad = (rng.normal(size=1000) * 10.0 ** rng.integers(-8, 3)).astype(dtype)
+        fused.grad[...] = grad
+        plain.grad[...] = grad
+        fast.step([fused])
+        slow.step([plain])
+    assert np.array_equal(fused.value, plain.value)
+    assert np.array_equal(fast.state[fused]["v"], slow.state[plain]["v"])
+
+
+def test_fused_argument_is_checked():
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False"):
+        sn.Adam(fused="yes")

@@ -127,7 +127,8 @@ class Sequential:
           exactly as if training had never stopped (same seed, same data, same arguments).
 
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;
-        the weights are then the last finite ones.
+        the weights are then the last finite ones: the current weights if they are finite,
+        else those at the start of that epoch.
         """
         return train.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, verbose=verbose, validation_data=validation_data,
@@ -172,10 +173,9 @@ class Sequential:
         batch_size = positive_int("batch_size", batch_size, allow_none=True)
         if X.ndim < 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
-        self._output_of("X", X[:1])
         if batch_size is None or batch_size >= len(X):
-            return self.forward(X, training=False)
-        return np.concatenate([self.forward(X[start:start + batch_size], training=False)
+            return self._output_of("X", X)          # inference changes nothing: no dry run needed
+        return np.concatenate([self._output_of("X", X[start:start + batch_size])
                                for start in range(0, len(X), batch_size)])
 
     def evaluate(self, X, y, loss=None, metrics=None, batch_size=None):

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from . import _fused
 from ._checks import describe, number_in_range, one_of, positive_number
 
 
@@ -121,8 +122,14 @@ class Adam(Optimizer):
     decoupled form.
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
+                 fused="auto"):
         super().__init__(learning_rate)
+        if fused not in ("auto", True, False):
+            raise ValueError(f"fused must be 'auto', True or False, got {describe(fused)}")
+        if fused is True and not _fused.available:
+            raise ValueError("fused=True needs Numba: pip install scratchnn[fast]")
+        self.fused = fused
         self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -138,6 +145,9 @@ class Adam(Optimizer):
     def update(self, value, grad, state):
         grad = self.decay(value, grad)
         m, v = state["m"], state["v"]
+        if self.fused and _fused.available and _contiguous(value, grad, m, v):
+            self.fused_update(value, grad, m, v, state)
+            return
         # The plain form allocates a temporary array per operation; writing into one scratch
         # buffer (out=) computes the same numbers in the same order without allocating.
         scratch = self.scratch_like(value)
@@ -155,6 +165,16 @@ class Adam(Optimizer):
         update = np.divide(m, denominator, out=scratch)
         value -= np.multiply(update, step_size, out=scratch)           # w ← w − lr · m̂ / (√v̂ + ε)
 
+    def fused_update(self, value, grad, m, v, state):
+        """The same step as the NumPy code above, in one compiled pass (see `_fused`)."""
+        state["step"] += 1
+        t = int(state["step"])
+        scalar = value.dtype.type
+        _fused.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                         scalar(self.beta_1), scalar(1 - self.beta_1), scalar(self.beta_2),
+                         scalar(1 - self.beta_2), scalar(math.sqrt(1 - self.beta_2**t)),
+                         scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)))
+
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
                 "epsilon": self.epsilon, "weight_decay": self.weight_decay}
@@ -165,8 +185,9 @@ class AdamW(Adam):
     w ← w − lr · λ · w, then the Adam step on the plain gradient. Default λ = 0.01 (PyTorch's).
     """
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay)
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
+                 fused="auto"):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, fused)
 
     def decay(self, value, grad):
         if self.weight_decay:
@@ -229,6 +250,10 @@ class Adagrad(Optimizer):
     def get_config(self):
         return {"learning_rate": self.learning_rate,
                 "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+def _contiguous(*arrays):
+    return all(a.flags.c_contiguous for a in arrays)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}

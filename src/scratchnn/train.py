@@ -90,6 +90,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
         for epoch in range(training.epoch + 1, epochs):
             for callback in training.callbacks:
                 callback.on_epoch_begin(training, epoch)
+            np.copyto(last_finite, model.flat_parameter.value)     # to fall back on if we diverge
             order = model.rng.permutation(n_samples) if shuffle else None
             sums = dict.fromkeys(["loss", *metrics], 0.0)
             for batch, start in enumerate(range(0, n_samples, batch_size)):
@@ -103,7 +104,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
                 outputs = model.forward(X_batch, training=True)
                 value = loss.forward(outputs, y_batch)
                 if not math.isfinite(value):
-                    if not np.all(np.isfinite(model.flat_parameter.value)):
+                    if not np.all(np.isfinite(model.flat_parameter.value)):   # else keep the current ones
                         np.copyto(model.flat_parameter.value, last_finite)
                     for callback in training.callbacks:
                         callback.on_train_end(training)
@@ -115,7 +116,6 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
                     sums[name] += _metric(name, y_batch, outputs, threshold)
                 model.zero_grad()
                 model.backward(loss.backward(), input_grad=False)
-                np.copyto(last_finite, model.flat_parameter.value)
                 optimizer.step(parameters)
                 if verbose:
                     for callback in training.callbacks:
