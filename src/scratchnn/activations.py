@@ -66,11 +66,11 @@ class ReLU(Layer):
     """Rectified linear unit: y = max(0, x)."""
 
     def forward(self, x, training=False):
-        self.positive = x > 0
+        self.x = x                                          # kept for backward
         return np.maximum(x, 0)
 
     def backward(self, grad_output):
-        return grad_output * self.positive                 # dy/dx = 1 if x > 0 else 0
+        return grad_output * (self.x > 0)                   # dy/dx = 1 if x > 0 else 0
 
 
 class LeakyReLU(Layer):

@@ -113,7 +113,9 @@ class Dense(Layer):
                 f"(N, {self.in_features}), got shape {x.shape}"
             )
         self.x = x                                         # kept for backward
-        return x @ self.weight.value + self.bias.value     # y = x W + b
+        y = x @ self.weight.value                          # y = x W + b, with b added in place
+        y += self.bias.value                               # (saves allocating a second array)
+        return y
 
     def backward(self, grad_output):
         self.weight.grad += self.x.T @ grad_output         # dL/dW = x^T · dL/dy
