@@ -58,6 +58,18 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
 
 
 def write_npz(path, arrays):
+    """Write a model file as given, adding correct checksums to a config that has none, so
+    each hostile file below reaches the check it is meant to trip."""
+    arrays = dict(arrays)
+    try:
+        config = json.loads(arrays["__config__"].tobytes())
+    except (KeyError, ValueError):                             # no config, or not JSON
+        config = None
+    if isinstance(config, dict):
+        if "checksums" not in config:
+            others = {k: v for k, v in arrays.items() if k != "__config__" and v.dtype != object}
+            config["checksums"] = io.checksums(others)
+            arrays["__config__"] = config_array(config)
     np.savez(path, **arrays)
     return path
 
@@ -89,7 +101,7 @@ GOOD_ARRAYS = {"0.weight": np.zeros((2, 1), np.float32), "0.bias": np.zeros(1, n
     ("bad_dtype", {"__config__": config_array({**GOOD_CONFIG, "dtype": "int8"}), **GOOD_ARRAYS},
      "needs a dtype"),
     ("pickled_object", {"__config__": config_array(GOOD_CONFIG), "0.weight": np.array([object()], dtype=object),
-                        "0.bias": np.zeros(1)}, "cannot be loaded safely"),
+                        "0.bias": np.zeros(1)}, "holds Python objects, which would need pickle; refused"),
 ])
 def test_bad_model_files_are_refused_clearly(tmp_path, name, arrays, message):
     path = write_npz(tmp_path / f"{name}.npz", arrays)
@@ -122,3 +134,50 @@ def test_layer_whitelist_holds_only_scratchnn_layers():
     assert {"Dense", "Dropout", "Flatten", "Sigmoid", "Softmax", "GELU"} <= set(classes)
     assert all(cls.__module__.startswith("scratchnn.") for cls in classes.values())
     assert zipfile  # the npz container is a zip archive read by numpy, never unpickled
+
+
+def test_a_flipped_bit_is_caught_by_the_checksum(tmp_path):
+    path = tmp_path / "model.npz"
+    sn.Sequential(sn.Dense(2, 1), seed=0).save(path)
+    arrays = dict(np.load(path))
+    arrays["0.weight"] = arrays["0.weight"].copy()
+    arrays["0.weight"].view(np.uint32)[0] ^= 1                 # one bit of one weight
+    np.savez(path, **arrays)                                   # zip CRCs are fresh; ours is not
+    with pytest.raises(ValueError, match="is corrupted: array '0.weight' fails its SHA-256 checksum"):
+        sn.load(path)
+    arrays["__config__"] = config_array(GOOD_CONFIG)           # no checksums at all
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match="the configuration has no checksums"):
+        sn.load(path)
+
+
+def test_a_byte_flipped_on_disk_is_caught(tmp_path):
+    path = tmp_path / "model.npz"
+    sn.Sequential(sn.Dense(20, 10), seed=0).save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="model.npz"):
+        sn.load(path)
+
+
+def test_an_absurd_declared_size_is_refused_before_allocating(tmp_path):
+    path = tmp_path / "model.npz"
+    sn.Sequential(sn.Dense(2, 1), seed=0).save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    header = members["0.weight.npy"]
+    members["0.weight.npy"] = header.replace(b"(2, 1)", b"(100000000000, 1)", 1)
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match=r"array '0.weight' declares shape \(100000000000, 1\).*refused"):
+        sn.load(path)
+
+
+def test_an_archive_with_a_non_array_entry_is_refused(tmp_path):
+    path = tmp_path / "model.npz"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("payload.pkl", b"cos\nsystem\n(S'echo pwned'\ntR.")
+    with pytest.raises(ValueError, match="unexpected entry 'payload.pkl'"):
+        sn.load(path)

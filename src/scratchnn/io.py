@@ -10,6 +10,7 @@ never leaves a half-written model where a good one was.
 >>> same = load("xor.npz")
 """
 
+import hashlib
 import json
 import os
 import tempfile
@@ -36,9 +37,7 @@ def layer_classes():
 def save(model, path, training=None):
     """Write `model`'s configuration and weights to `path` atomically; with `training` (a
     running `fit`), also what resuming needs (see `save_checkpoint`)."""
-    config = {"format": FORMAT, "version": VERSION, **model.get_config()}
-    arrays = {"__config__": _json_array(config)}
-    arrays.update(model.state_dict())
+    arrays = dict(model.state_dict())
     if training is not None:
         optimizer = training.optimizer
         state = {
@@ -54,6 +53,8 @@ def save(model, path, training=None):
         arrays["__training__"] = _json_array(state)
         for key, array in optimizer.state_arrays([model.flat_parameter]).items():
             arrays[f"optimizer.{key}"] = array
+    config = {"format": FORMAT, "version": VERSION, **model.get_config(), "checksums": checksums(arrays)}
+    arrays["__config__"] = _json_array(config)
     write_npz_atomically(path, arrays)
 
 
@@ -114,28 +115,80 @@ def write_npz_atomically(path, arrays):
         raise
 
 
+MAX_ARRAY_BYTES = 8 * 2**30     # refuse an array declaring more than 8 GiB
+
+
 def read_npz(path):
-    """Read every array of an .npz without pickle; clear errors for what is not one."""
+    """Read every array of an .npz without pickle; clear errors for what is not one.
+
+    Each member's .npy header is read and checked before its data: no object dtype (which
+    would need pickle), and a declared shape that matches the bytes actually stored, so a
+    hostile file cannot make us allocate an absurd amount of memory.
+    """
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"no model file at {path!r}")
     if not zipfile.is_zipfile(path):
         raise ValueError(f"{path!r} is not a readable scratchnn model file: not an .npz (zip) archive")
+    arrays = {}
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {name: archive[name] for name in archive.files}
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if not member.filename.endswith(".npy"):
+                    raise ValueError(f"{path!r}: unexpected entry {member.filename!r} (not an array)")
+                with archive.open(member) as file:
+                    arrays[member.filename[:-4]] = _read_member(path, member, file)
     except (zipfile.BadZipFile, OSError, EOFError) as error:
         raise ValueError(f"{path!r} is not a readable scratchnn model file (.npz): {error}") from None
-    except ValueError as error:          # e.g. an object array, which would need pickle
-        raise ValueError(f"{path!r} holds data that cannot be loaded safely: {error}") from None
+    return arrays
+
+
+def _read_member(path, member, file):
+    name = member.filename[:-4]
+    try:
+        version = np.lib.format.read_magic(file)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(file)
+    except ValueError as error:
+        raise ValueError(f"{path!r}: array {name!r} has a bad header: {error}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{path!r}: array {name!r} holds Python objects, which would need pickle; refused")
+    declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    stored = member.file_size - file.tell()
+    if declared > MAX_ARRAY_BYTES or declared != stored:
+        raise ValueError(f"{path!r}: array {name!r} declares shape {shape} ({declared:,} bytes) "
+                         f"but holds {stored:,} bytes; refused")
+    data = np.frombuffer(file.read(declared), dtype=dtype)
+    return data.reshape(shape, order="F" if fortran_order else "C").copy()
+
+
+def checksums(arrays):
+    """SHA-256 of each array's bytes, by name (stored in the config, checked on load)."""
+    return {name: hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+            for name, array in arrays.items()}
+
+
+def verify_checksums(path, config, arrays):
+    expected = config.get("checksums")
+    if not isinstance(expected, dict):
+        raise ValueError(f"{path!r}: the configuration has no checksums")
+    actual = checksums(arrays)
+    if set(expected) != set(actual):
+        raise ValueError(f"{path!r}: arrays {sorted(actual)} do not match the checksummed {sorted(expected)}")
+    for name, digest in actual.items():
+        if expected[name] != digest:
+            raise ValueError(f"{path!r} is corrupted: array {name!r} fails its SHA-256 checksum")
 
 
 def load(path):
     """Load a model saved with `save` / `Sequential.save`; return a `Sequential`."""
     from .model import Sequential
 
+    path = os.fspath(path)
     arrays = read_npz(path)
     config = read_config(path, arrays.pop("__config__", None))
+    verify_checksums(path, config, arrays)
     arrays = {name: array for name, array in arrays.items()
               if name != "__training__" and not name.startswith("optimizer.")}
     classes = layer_classes()
@@ -191,8 +244,10 @@ class Checkpoint:
 def read_checkpoint(path, model, optimizer, callbacks):
     """Read a checkpoint written by `ModelCheckpoint` and check that it fits this model,
     optimizer and list of callbacks; return a `Checkpoint`."""
+    path = os.fspath(path)
     arrays = read_npz(path)
     config = read_config(path, arrays.pop("__config__", None))
+    verify_checksums(path, config, arrays)
     raw = arrays.pop("__training__", None)
     if raw is None:
         raise ValueError(f"{path!r} is a model file without training state; resume_from needs a "
