@@ -30,14 +30,22 @@ def sigmoid(x):
 
 def softmax(x, axis=-1):
     """softmax(x)_i = e^(x_i - max x) / Σ_j e^(x_j - max x): subtracting the max avoids overflow."""
-    exps = np.exp(x - x.max(axis=axis, keepdims=True))
+    exps = np.exp(_shift_by_max(x, axis))
     return exps / exps.sum(axis=axis, keepdims=True)
 
 
 def log_softmax(x, axis=-1):
     """log softmax(x)_i = (x_i - max x) - log Σ_j e^(x_j - max x), never log(0)."""
-    shifted = x - x.max(axis=axis, keepdims=True)
+    shifted = _shift_by_max(x, axis)
     return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+
+
+def _shift_by_max(x, axis):
+    """x − max x, every entry <= 0. Only when the entries of a row span more than the dtype's
+    range (3.4e38 − (−3.4e38) in float32) does the difference round to −inf, which is then the
+    right answer: e^−inf = 0, as the true value underflows anyway."""
+    with np.errstate(over="ignore"):
+        return x - x.max(axis=axis, keepdims=True)
 
 
 class Sigmoid(Layer):

@@ -39,9 +39,13 @@ class Loss:
         return targets.astype(predictions.dtype, copy=False)
 
     def reduce(self, per_element):
-        """Sum or average the per-element losses; keep the scale backward must apply."""
+        """Sum or average the per-element losses; keep the scale backward must apply.
+
+        The sum is accumulated in float64, so float32 losses near their dtype's largest value
+        do not overflow it; only where even that overflows is the mean taken as Σ (loss_i / n).
+        """
         self.scale = 1.0 if self.reduction == "sum" else 1.0 / per_element.size
-        return per_element.sum() * self.scale
+        return _reduce(per_element, self.scale)
 
     def get_config(self):
         return {"reduction": self.reduction}
@@ -152,9 +156,12 @@ class CrossEntropy(Loss):
         log_probabilities = log_softmax(logits)
         self.scale = 1.0 if self.reduction == "sum" else 1.0 / logits.shape[0]
         if targets.ndim == 1:                                    # pick log p of the true class
-            picked = log_probabilities[np.arange(logits.shape[0]), targets]
-            return -picked.sum() * self.scale
-        return -(targets * log_probabilities).sum() * self.scale
+            per_sample = -log_probabilities[np.arange(logits.shape[0]), targets]
+        else:                       # t · log p, with 0 · log p = 0 even where log p = −inf
+            products = np.multiply(targets, log_probabilities, where=targets != 0,
+                                   out=np.zeros_like(log_probabilities))
+            per_sample = -products.sum(axis=1)
+        return _reduce(per_sample, self.scale)
 
     def backward(self):
         grad = softmax(self.logits)                              # dL/dz = softmax(z) − t
@@ -163,6 +170,15 @@ class CrossEntropy(Loss):
         else:
             grad -= self.targets
         return grad * grad.dtype.type(self.scale)
+
+
+def _reduce(values, scale):
+    """scale · Σ values, accumulated in float64 (see `Loss.reduce`)."""
+    with np.errstate(over="ignore"):
+        total = values.sum(dtype=np.float64)
+    if np.isinf(total) and scale != 1.0:
+        return (values * scale).sum(dtype=np.float64)
+    return total * scale
 
 
 LOSSES = {
