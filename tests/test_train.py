@@ -232,3 +232,35 @@ def test_bad_training_arguments_fail_before_any_work():
                           (lambda: sn.ModelCheckpoint(3), "path must be a file path")]:
         with pytest.raises((ValueError, TypeError), match=message):
             make()
+
+
+def test_resume_keeps_early_stoppings_best_weights(tmp_path):
+    """The best epoch comes before the interruption and nothing improves after it: the
+    resumed run must still end with the best weights, as the uninterrupted one does."""
+    X, y = blobs(120)
+    X_val, y_val = blobs(40, seed=9)
+
+    def run(epochs, path, resume=False):
+        model = net(seed=3)
+        stopper = sn.EarlyStopping("val_loss", patience=50)
+        model.fit(X, y, loss=sn.CrossEntropy(), optimizer=sn.SGD(3.0), epochs=epochs, batch_size=16,
+                  validation_data=(X_val, y_val), callbacks=[sn.ModelCheckpoint(path), stopper],
+                  resume_from=path if resume else None, verbose=0)
+        return model, stopper
+
+    whole, stopper = run(12, tmp_path / "whole.npz")
+    assert stopper.best_epoch < 8                 # the best epoch is before the interruption
+    run(8, tmp_path / "part.npz")
+    resumed, _ = run(12, tmp_path / "part.npz", resume=True)
+    for p, q in zip(whole.parameters(), resumed.parameters()):
+        assert np.array_equal(p.value, q.value)
+
+
+def test_saved_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "model.npz"
+    net().save(path)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)

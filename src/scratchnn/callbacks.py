@@ -70,6 +70,13 @@ class Callback:
     def set_state(self, state):
         pass
 
+    def get_arrays(self):
+        """Arrays that must survive a checkpoint (e.g. saved weights), by name."""
+        return {}
+
+    def set_arrays(self, arrays):
+        pass
+
 
 class _Monitor(Callback):
     """Shared by callbacks that watch one logged quantity for improvement."""
@@ -130,6 +137,12 @@ class EarlyStopping(_Monitor):
 
     def set_state(self, state):
         self.best, self.wait, self.best_epoch = state["best"], state["wait"], state["best_epoch"]
+
+    def get_arrays(self):
+        return dict(self.best_state or {})
+
+    def set_arrays(self, arrays):
+        self.best_state = dict(arrays) if arrays else None
 
 
 class ModelCheckpoint(_Monitor):

@@ -4,15 +4,33 @@
     scratchnn xor --blog           # the blog's exact network and settings
     scratchnn xor --blog --seeds 1000    # how often does the blog's setup solve XOR?
 
-Errors are one line on stderr and exit code 2, never a traceback.
+    scratchnn train fashion-mnist --hidden 256,128 --epochs 20 --out model.npz --plots runs/fmnist/
+    scratchnn train data.csv --target species --hidden 16 --out iris.npz
+    scratchnn train spirals --hidden 16,16 --activation tanh --plots runs/spirals/
+    scratchnn evaluate model.npz fashion-mnist
+    scratchnn predict model.npz inputs.csv > predictions.csv
+    scratchnn summary model.npz
+
+This module holds the parser (every command and flag) and `main`; the commands live in
+`cli_train` (train), `cli_use` (evaluate, predict, summary), with `cli_data` (what DATA
+names), `cli_models` (the networks) and `cli_plots` (--plots). Errors are one line on stderr
+and exit code 2, never a traceback; Ctrl-C prints one line and exits with 130.
 """
 
 import argparse
+import os
 import sys
 
 import numpy as np
 
 from . import __version__
+from .cli_data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
+from .cli_models import HIDDEN_ACTIVATIONS
+from .cli_plots import MissingPlotLibrary
+from .cli_train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
+from .cli_use import run_evaluate, run_predict, run_summary
+from .optim import OPTIMIZERS
+from .train import DivergedError
 from .xor import BLOG, DEFAULT, train_xor
 
 
@@ -47,7 +65,99 @@ def build_parser():
     xor.add_argument("--hidden", type=_positive_int, help="number of hidden units")
     xor.add_argument("--learning-rate", type=_positive_float, help="learning rate")
     xor.set_defaults(run=run_xor)
+    _add_train(commands)
+    _add_evaluate(commands)
+
+    predict = commands.add_parser(
+        "predict", help="write a model's predictions for rows of features as CSV on stdout",
+        description="Read feature rows from a CSV file (header optional) or a .npy array and write "
+        "CSV to stdout: a header 'prediction,p_<class>,...', then for each row the predicted class "
+        "and the probability of every class (softmax of the outputs, 6 significant digits).")
+    predict.add_argument("model", metavar="MODEL", help="a model file written by train --out")
+    predict.add_argument("inputs", metavar="INPUTS", help="a .csv file of numbers or a .npy array")
+    predict.add_argument("--target", metavar="NAME_OR_INDEX",
+                         help="a column of the CSV file to drop (e.g. the labels), by name or index")
+    predict.set_defaults(run=run_predict)
+
+    summary = commands.add_parser("summary", help="print a model file's layers, dtype and classes",
+                                  description="Print the layers of a model file, their output widths "
+                                  "and parameter counts, its dtype and its class names.")
+    summary.add_argument("model", metavar="MODEL", help="a model (or checkpoint) file")
+    summary.set_defaults(run=run_summary)
     return parser
+
+
+def _add_train(commands):
+    train = commands.add_parser(
+        "train", help="train a classifier on a data set and save it",
+        description="Train a classifier (a multi-layer perceptron ending in one logit per class, "
+        "softmax cross-entropy loss) on DATA, print the test accuracy and the training time, "
+        "and save the model with --out. CSV and toy data get a Standardize layer built from "
+        f"the training rows. Toy sets and CSV files are split {1 - TEST_FRACTION:.0%}/"
+        f"{TEST_FRACTION:.0%} into training and test rows (stratified, with --seed).",
+        epilog="--plots DIR writes history.png and confusion_matrix.png; for 2-D data also "
+        "decision_boundary.png and decision_boundary.gif; for images also samples.png, "
+        "misclassified.png and first_layer_weights.png. After --resume the animation jumps from "
+        "the untrained network to the epoch the checkpoint held.")
+    train.add_argument("data", metavar="DATA", help=DATA_HELP)
+    train.add_argument("--hidden", type=_hidden_sizes, default=[64], metavar="SIZES",
+                       help="hidden layer widths, comma-separated, e.g. 256,128; '' for none (default 64)")
+    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
+                       help="hidden activation (default relu)")
+    train.add_argument("--dropout", type=_fraction, default=0.0, metavar="RATE",
+                       help="dropout rate after each hidden activation (default 0: none)")
+    train.add_argument("--epochs", type=_positive_int, metavar="N", help=f"number of epochs (default "
+                       f"{DEFAULTS['images']['epochs']} for images, {DEFAULTS['toy']['epochs']} otherwise)")
+    train.add_argument("--batch-size", type=_positive_int, metavar="N", help=f"mini-batch size (default "
+                       f"{DEFAULTS['images']['batch_size']} for images, {DEFAULTS['toy']['batch_size']} otherwise)")
+    train.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="default adam")
+    train.add_argument("--learning-rate", type=_positive_float, metavar="LR",
+                       help=f"learning rate (default: {DEFAULTS['toy']['learning_rate']} for toy and CSV "
+                       "data, the optimizer's own for images: 1e-3 for adam)")
+    train.add_argument("--validation-split", type=_fraction, default=0.1, metavar="FRACTION",
+                       help="share of the training rows held out for validation (default 0.1; 0: none)")
+    train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
+                       help="stop when the validation loss has not improved for PATIENCE epochs, and "
+                       "keep the best epoch's weights (default off)")
+    train.add_argument("--schedule", choices=SCHEDULES, default="none", help=SCHEDULE_HELP)
+    train.add_argument("--checkpoint", metavar="PATH", help="save a resumable checkpoint after every epoch")
+    train.add_argument("--resume", action="store_true",
+                       help="go on from the --checkpoint file (repeat the rest of the command as it was)")
+    train.add_argument("--out", metavar="PATH", help="save the trained model here (default: not saved)")
+    train.add_argument("--plots", metavar="DIR", help="write pictures of the run into DIR (needs matplotlib)")
+    train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="0 silent, 1 a progress bar on a terminal (default), 2 one line per epoch")
+    _add_data_options(train)
+    train.set_defaults(run=run_train, model="mlp")
+
+
+def _add_evaluate(commands):
+    evaluate = commands.add_parser(
+        "evaluate", help="print a saved model's loss and accuracy on a data set's test rows",
+        description="Load MODEL and print its loss and accuracy on the test rows of DATA: the test "
+        "set of fashion-mnist/mnist, or the rows that train held out of a toy set or CSV file "
+        "(give the same --seed, --samples, --noise and --limit as to train).")
+    evaluate.add_argument("model", metavar="MODEL", help="a model file written by train --out")
+    evaluate.add_argument("data", metavar="DATA", help=DATA_HELP)
+    evaluate.add_argument("--all-rows", action="store_true",
+                          help="CSV files: use every row, for a file kept apart for testing")
+    evaluate.add_argument("--plots", metavar="DIR", help="write confusion_matrix.png into DIR")
+    _add_data_options(evaluate)
+    evaluate.set_defaults(run=run_evaluate)
+
+
+def _add_data_options(parser):
+    parser.add_argument("--target", metavar="NAME_OR_INDEX",
+                        help="CSV files: the column of class labels, by name or index (default: the last)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0,
+                        help="seed of the weights, shuffling, toy data and splits (default 0)")
+    parser.add_argument("--samples", type=_positive_int, metavar="N",
+                        help=f"toy sets: number of points (default {DEFAULT_SAMPLES})")
+    parser.add_argument("--noise", type=_non_negative_float, metavar="STD",
+                        help="toy sets: standard deviation of the noise added to the points (default 0.1)")
+    parser.add_argument("--limit", type=_positive_int, metavar="N",
+                        help="use only the first N training rows and the first N test rows")
 
 
 def run_xor(args):
@@ -105,6 +215,38 @@ def _positive_float(text):
     return value
 
 
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a non-negative finite number, got {text!r}")
+    return value
+
+
+def _fraction(text):
+    """A number in [0, 1): a share of rows."""
+    value = _non_negative_float(text)
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def _hidden_sizes(text):
+    """'256,128' -> [256, 128]; '' -> [] (no hidden layer)."""
+    if not text.strip():
+        return []
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        sizes = None
+    if sizes is None or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 256,128 "
+                                         f"(or '' for no hidden layer), got {text!r}")
+    return sizes
+
+
 def main(argv=None):
     """Entry point of the ``scratchnn`` console script; returns the exit code."""
     try:
@@ -113,9 +255,26 @@ def main(argv=None):
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
-    except (ValueError, TypeError, OSError) as error:
-        print(f"scratchnn: error: {error}", file=sys.stderr)
+    except BrokenPipeError:              # `scratchnn predict ... | head`: the reader has gone
+        _discard_stdout()
+        return 141                       # 128 + SIGPIPE, as a shell reports it
+    except (ValueError, TypeError, OSError, DivergedError, MissingPlotLibrary) as error:
+        print(f"scratchnn: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("scratchnn: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:
+        hint = f" ({_one_line(interrupt)})" if str(interrupt) else ""
+        print(f"scratchnn: interrupted{hint}", file=sys.stderr)
         return 130
+
+
+def _discard_stdout():
+    """Point stdout at /dev/null, so that flushing it at exit does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):        # stdout is not a real file (e.g. in tests)
+        pass
+
+
+def _one_line(error):
+    return " ".join(str(error).split()) or type(error).__name__

@@ -53,6 +53,9 @@ def save(model, path, training=None):
         arrays["__training__"] = _json_array(state)
         for key, array in optimizer.state_arrays([model.flat_parameter]).items():
             arrays[f"optimizer.{key}"] = array
+        for index, callback in enumerate(_resumable(training.callbacks)):
+            for key, array in callback.get_arrays().items():
+                arrays[f"callbacks.{index}.{key}"] = array
     config = {"format": FORMAT, "version": VERSION, **model.get_config(), "checksums": checksums(arrays)}
     arrays["__config__"] = _json_array(config)
     write_npz_atomically(path, arrays)
@@ -108,6 +111,7 @@ def write_npz_atomically(path, arrays):
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, 0o666 & ~_umask())      # mkstemp makes it 0600; give it the usual mode
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -116,6 +120,12 @@ def write_npz_atomically(path, arrays):
 
 
 MAX_ARRAY_BYTES = 8 * 2**30     # refuse an array declaring more than 8 GiB
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def read_npz(path):
@@ -190,7 +200,7 @@ def load(path):
     config = read_config(path, arrays.pop("__config__", None))
     verify_checksums(path, config, arrays)
     arrays = {name: array for name, array in arrays.items()
-              if name != "__training__" and not name.startswith("optimizer.")}
+              if name != "__training__" and not name.startswith(("optimizer.", "callbacks."))}
     classes = layer_classes()
     built = []
     for index, entry in enumerate(config["layers"]):
@@ -234,8 +244,10 @@ class Checkpoint:
             [model.flat_parameter],
             {k[len("optimizer."):]: v for k, v in self.arrays.items() if k.startswith("optimizer.")},
             state["optimizer"]["iterations"])
-        for callback, saved in zip(_resumable(training.callbacks), state["callbacks"]):
+        for index, (callback, saved) in enumerate(zip(_resumable(training.callbacks), state["callbacks"])):
             callback.set_state(saved["state"])
+            prefix = f"callbacks.{index}."
+            callback.set_arrays({k[len(prefix):]: v for k, v in self.arrays.items() if k.startswith(prefix)})
         set_rng_state(model.rng, state["rng"])
         training.history = History(state["history"], state["history_epochs"])
         training.epoch = state["epoch"]

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import io, train
 from ._checks import as_float_array, describe, positive_int, rng_from_seed
-from .layers import Dense, Flatten, Parameter, check_layer
+from .layers import Dense, Flatten, Parameter, Standardize, check_layer
 from .losses import CrossEntropy
 
 
@@ -200,6 +200,8 @@ class Sequential:
                 width = layer.out_features
             elif isinstance(layer, Flatten):
                 width = None
+            elif isinstance(layer, Standardize) and len(layer.shape) == 1:
+                width = layer.shape[0]
             shape = f"(None, {width})" if width is not None else "?"
             count = sum(p.value.size for p in layer.parameters())
             rows.append((f"{index}: {layer!r}", shape, f"{count:,}"))

@@ -1,0 +1,232 @@
+"""Data for the command line: what a DATA argument names, loaded and split the same way by
+`train` and `evaluate`, and the feature rows that `predict` reads.
+
+DATA is one of
+
+- ``fashion-mnist`` or ``mnist``: the official training and test sets, pixels in [0, 1];
+- a toy set (``xor``, ``circles``, ``moons``, ``spirals``, ``gaussians``), made with ``--seed``,
+  ``--samples`` and ``--noise``, then split 80/20 (stratified, seeded) into training and test;
+- a path to a ``.csv`` file, one target column (``--target``, default the last one) and
+  numeric features, split 80/20 like the toy sets.
+
+Because the split is seeded, ``evaluate`` with the same ``--seed`` (and ``--samples``,
+``--noise``, ``--limit``) sees exactly the test rows that ``train`` held out.
+"""
+
+import csv
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from .datasets import (FASHION_MNIST_CLASSES, load_csv, load_fashion_mnist, load_mnist, make_dataset,
+                       train_test_split)
+from .datasets.toy import DATASETS as TOY_SETS
+from .layers import Dense, Standardize
+
+IMAGE_SETS = {"fashion-mnist": (load_fashion_mnist, list(FASHION_MNIST_CLASSES)),
+              "mnist": (load_mnist, [str(digit) for digit in range(10)])}
+TEST_FRACTION = 0.2         # toy sets and CSV files: the share of rows held out for testing
+DEFAULT_SAMPLES = 500       # toy sets: points generated before the split
+DATA_HELP = f"{', '.join(IMAGE_SETS)}, {', '.join(TOY_SETS)}, or a path to a .csv file"
+
+
+@dataclasses.dataclass
+class Data:
+    """A data set ready for a classifier: training and test parts, labels 0..C-1 named by
+    `classes`. `kind` is "images", "toy" or "csv"."""
+
+    name: str
+    kind: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    classes: list
+
+    @property
+    def input_shape(self):
+        """The shape of one sample, e.g. (784,) or (2,)."""
+        return self.X_train.shape[1:]
+
+    @property
+    def num_classes(self):
+        return len(self.classes)
+
+    @property
+    def is_plane(self):
+        """Two features: the data and the decision boundary can be drawn in the plane."""
+        return self.input_shape == (2,)
+
+    def describe(self):
+        features = "x".join(map(str, self.input_shape))
+        return (f"{self.name}: {len(self.X_train):,} training and {len(self.X_test):,} test rows, "
+                f"{features} features, {self.num_classes} classes")
+
+
+def data_kind(source):
+    """"images", "toy" or "csv" for a DATA argument; a readable error for anything else."""
+    if source in IMAGE_SETS:
+        return "images"
+    if source in TOY_SETS:
+        return "toy"
+    if source.lower().endswith(".csv") or os.path.isfile(source):
+        if not os.path.isfile(source):
+            raise ValueError(f"no such CSV file: {source!r}")
+        return "csv"
+    raise ValueError(f"unknown data set {source!r}: expected {DATA_HELP}")
+
+
+def check_data_options(source, target=None, samples=None, noise=None):
+    """Refuse options that do not apply to this DATA, before anything is loaded."""
+    kind = data_kind(source)
+    if target is not None and kind != "csv":
+        raise ValueError(f"--target applies to CSV files only, not to {source!r}")
+    if (samples is not None or noise is not None) and kind != "toy":
+        raise ValueError(f"--samples and --noise apply to the toy sets ({', '.join(TOY_SETS)}) only, "
+                         f"not to {source!r}")
+    return kind
+
+
+def load_data(source, target=None, seed=0, samples=None, noise=None, limit=None, classes=None,
+              all_rows=False):
+    """Load DATA (see the module docstring) as a `Data`.
+
+    ``limit`` keeps the first `limit` rows of each part. ``classes`` (a trained model's class
+    names) codes a CSV file's labels the way that model's training did. ``all_rows=True``
+    makes every row of a CSV file a test row (for a file kept apart for testing).
+    """
+    kind = check_data_options(source, target, samples, noise)
+    if all_rows and kind != "csv":
+        raise ValueError(f"--all-rows applies to CSV files only, not to {source!r}")
+    if kind == "images":
+        loader, names = IMAGE_SETS[source]
+        (X_train, y_train), (X_test, y_test) = loader()
+    elif kind == "toy":
+        X, y = make_dataset(source, n_samples=DEFAULT_SAMPLES if samples is None else samples,
+                            noise=0.1 if noise is None else noise, random_state=seed)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, TEST_FRACTION, random_state=seed, stratify=True)
+        names = [str(label) for label in range(int(y.max()) + 1)]
+    else:
+        X, y, names = _read_labelled_csv(source, target, classes)
+        if all_rows:
+            return Data(source, kind, X[:0], y[:0], X[:limit], y[:limit], names)
+        if len(X) < 2:
+            raise ValueError(f"{source}: found {len(X)} data row; a training and a test part need at least 2")
+        X_train, X_test, y_train, y_test = train_test_split(X, y, TEST_FRACTION, random_state=seed, stratify=True)
+    if limit is not None:
+        X_train, y_train, X_test, y_test = X_train[:limit], y_train[:limit], X_test[:limit], y_test[:limit]
+    return Data(source, kind, X_train, y_train, X_test, y_test, names)
+
+
+def _read_labelled_csv(path, target, classes):
+    """X, labels coded 0..C-1 and the class names. Without `classes`, the names are the sorted
+    labels (numbers in numeric order); with them, every label must be one of them."""
+    X, y, info = load_csv(path, target=-1 if target is None else _column(target))
+    if info["classes"] is not None:
+        labels = np.asarray(info["classes"], dtype=object)[y]
+    elif y.dtype.kind == "f":
+        raise ValueError(f"{path}: the target column {info['target_name']!r} holds non-integer numbers "
+                         f"such as {y[y != np.round(y)][0]:g}; scratchnn train does classification, so "
+                         "the target must hold class labels (pass --target to pick another column)")
+    else:
+        labels = y
+    if classes is None:
+        names, codes = np.unique(labels, return_inverse=True)
+        if len(names) < 2:
+            raise ValueError(f"{path}: the target column {info['target_name']!r} holds one class only "
+                             f"({names[0]!r}); a classifier needs at least two")
+        return X, codes.reshape(-1).astype(np.int64), [str(name) for name in names]
+    index = {str(name): code for code, name in enumerate(classes)}
+    unknown = sorted({str(label) for label in labels} - set(index))
+    if unknown:
+        raise ValueError(f"{path}: column {info['target_name']!r} holds labels {unknown[:5]} that the model "
+                         f"does not know; its classes are {list(classes)}")
+    return X, np.array([index[str(label)] for label in labels], dtype=np.int64), list(classes)
+
+
+def _column(target):
+    """--target as an index when it is an integer, else as a column name."""
+    try:
+        return int(target)
+    except ValueError:
+        return target
+
+
+def read_inputs(path, target=None):
+    """Feature rows for `predict`: a .npy array, or a CSV file of numbers (header optional).
+    ``target`` (a column name or index) is dropped from a CSV file."""
+    if not os.path.isfile(path):
+        raise ValueError(f"no such input file: {path!r}")
+    if path.lower().endswith(".npy"):
+        if target is not None:
+            raise ValueError("--target applies to CSV inputs only, not to .npy files")
+        try:
+            X = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise ValueError(f"{path}: not a .npy file of numbers ({error})") from None
+        if X.ndim < 2 or X.dtype.kind not in "biuf":
+            raise ValueError(f"{path}: expected an array of numbers of shape (n_samples, ...), "
+                             f"got {X.dtype} of shape {X.shape}")
+        return X
+    return _read_csv_numbers(path, target)
+
+
+def _read_csv_numbers(path, target):
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        reader = csv.reader(file)
+        try:
+            rows = [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a readable CSV file ({error})") from None
+    if not rows:
+        raise ValueError(f"{path}: the file is empty")
+    header = None
+    if not all(_is_number(cell) for cell in rows[0][1]):
+        header, rows = [cell.strip() for cell in rows[0][1]], rows[1:]
+    if not rows:
+        raise ValueError(f"{path}: the file has a header but no data rows")
+    width = len(header) if header is not None else len(rows[0][1])
+    drop = None if target is None else _target_position(path, target, header, width)
+    X = np.empty((len(rows), width - (drop is not None)))
+    for row, (line, cells) in enumerate(rows):
+        if len(cells) != width:
+            raise ValueError(f"{path}, line {line}: expected {width} columns, found {len(cells)}")
+        numbers = [cell for column, cell in enumerate(cells) if column != drop]
+        for column, cell in enumerate(numbers):
+            if not _is_number(cell) or not math.isfinite(float(cell)):
+                hint = "; pass --target to drop a column of labels" if target is None else ""
+                raise ValueError(f"{path}, line {line}, column {column + 1}: {cell!r} is not a finite number{hint}")
+            X[row, column] = float(cell)
+    return X
+
+
+def _target_position(path, target, header, width):
+    column = _column(target)
+    if isinstance(column, int):
+        if not -width <= column < width:
+            raise ValueError(f"--target {column} is out of range for {path}, which has {width} columns")
+        return column % width
+    if header is None or column not in header:
+        where = f"its columns are {header}" if header is not None else "it has no header row"
+        raise ValueError(f"--target {column!r} is not a column of {path}: {where}")
+    return header.index(column)
+
+
+def _is_number(cell):
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def expected_features(net):
+    """How many features per row the network's first layer takes, or None if it cannot tell."""
+    first = net.layers[0]
+    if isinstance(first, Standardize) and len(first.shape) == 1:
+        return first.shape[0]
+    if isinstance(first, Dense):
+        return first.in_features
+    return None

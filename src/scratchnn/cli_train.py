@@ -1,0 +1,135 @@
+"""``scratchnn train DATA``: build a classifier, train it, report the test accuracy, save it.
+
+    scratchnn train fashion-mnist --hidden 256,128 --epochs 20 --out model.npz --plots runs/fmnist/
+    scratchnn train data.csv --target species --hidden 16 --out iris.npz
+    scratchnn train spirals --hidden 16,16 --activation tanh --plots runs/spirals/
+
+Everything on the command line is checked, and the data loaded, before the first epoch.
+"""
+
+import os
+import sys
+import time
+
+from .callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
+                        StepLR)
+from .cli_data import check_data_options, load_data
+from .cli_models import build_network, describe_network
+from .cli_plots import WeightSnapshots, check_plotting, write_training_plots
+from .losses import CrossEntropy
+from .optim import OPTIMIZERS
+
+# Defaults that depend on the data: images are many and large, toy sets and tables small
+# (a few hundred rows need more epochs, and a larger step, to get anywhere).
+DEFAULTS = {"images": {"epochs": 10, "batch_size": 128, "learning_rate": None},   # the optimizer's
+            "toy": {"epochs": 300, "batch_size": 32, "learning_rate": 0.01},
+            "csv": {"epochs": 300, "batch_size": 32, "learning_rate": 0.01}}
+SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
+SCHEDULE_HELP = ("learning-rate schedule: step (divide by 10 after each third of the epochs), "
+                 "exponential (decay to 1/100 by the last epoch), cosine (cosine annealing to 0 over "
+                 "the epochs), plateau (divide by 10 when the validation loss, or the training loss "
+                 "without validation, has not improved for 3 epochs); default none")
+
+
+def run_train(args):
+    kind = check_data_options(args.data, args.target, args.samples, args.noise)
+    _check_options(args)
+    epochs = args.epochs or DEFAULTS[kind]["epochs"]
+    batch_size = args.batch_size or DEFAULTS[kind]["batch_size"]
+    learning_rate = args.learning_rate or DEFAULTS[kind]["learning_rate"]
+
+    data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit)
+    if args.plots is not None:
+        check_plotting(args.plots, animation=data.is_plane)
+    net = build_network(args, data)
+    optimizer = OPTIMIZERS[args.optimizer]() if learning_rate is None else OPTIMIZERS[args.optimizer](learning_rate)
+    callbacks, early_stopping = _callbacks(args, epochs)
+    snapshots = WeightSnapshots(epochs, keep=args.plots is not None and data.is_plane)
+    print(data.describe())
+    print(f"Network: {describe_network(net)}; {optimizer!r}, batch size {batch_size}")
+
+    started = time.perf_counter()
+    try:
+        history = net.fit(data.X_train, data.y_train, loss=CrossEntropy(), optimizer=optimizer,
+                          epochs=epochs, batch_size=batch_size, verbose=args.verbose,
+                          validation_split=args.validation_split, metrics=["accuracy"],
+                          callbacks=callbacks + [snapshots],
+                          resume_from=args.checkpoint if args.resume else None)
+    except KeyboardInterrupt:
+        if args.checkpoint is None or not os.path.isfile(args.checkpoint):
+            raise
+        raise KeyboardInterrupt(f"{args.checkpoint} holds the last finished epoch; run the same command "
+                                "with --resume to go on from there") from None
+    seconds = time.perf_counter() - started
+
+    _report_training(snapshots.epochs_run, len(history.epoch), epochs, seconds, early_stopping)
+    results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"], batch_size=4096)
+    correct = round(results["accuracy"] * len(data.X_test))
+    print(f"Test accuracy: {results['accuracy']:.4f} ({correct:,} of {len(data.X_test):,} correct), "
+          f"test loss {results['loss']:.4f}")
+    if args.out is not None:
+        net.save(args.out)
+        print(f"Saved the model to {args.out}")
+    else:
+        print("The model was not saved (pass --out PATH to keep it).")
+    if args.plots is not None:
+        paths = write_training_plots(args.plots, net, data, history, snapshots)
+        print(f"Plots: {', '.join(paths)}")
+    return 0
+
+
+def _check_options(args):
+    """Combinations of flags that cannot work, refused before any data is loaded."""
+    if args.resume and args.checkpoint is None:
+        raise ValueError("--resume continues from the file given by --checkpoint PATH; pass it too")
+    if args.resume and not os.path.isfile(args.checkpoint):
+        raise ValueError(f"--resume: no checkpoint at {args.checkpoint!r} (write one with --checkpoint first)")
+    if args.early_stopping is not None and not args.validation_split:
+        raise ValueError("--early-stopping watches the validation loss: it needs --validation-split > 0")
+    if args.checkpoint and args.out and os.path.abspath(args.checkpoint) == os.path.abspath(args.out):
+        raise ValueError("--checkpoint and --out must be different files (the final model has no training state)")
+    for flag, path in (("--out", args.out), ("--checkpoint", args.checkpoint)):
+        folder = None if path is None else os.path.dirname(os.path.abspath(path))
+        if folder is not None and not os.path.isdir(folder):
+            raise ValueError(f"{flag} {path!r}: the folder {folder!r} does not exist")
+
+
+def _callbacks(args, epochs):
+    """The callbacks the flags ask for (the same flags give the same list: --resume needs that)."""
+    callbacks, early_stopping = [], None
+    if args.early_stopping is not None:
+        early_stopping = EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True)
+        callbacks.append(early_stopping)
+    if args.schedule == "step":
+        callbacks.append(StepLR(step_size=max(1, epochs // 3), gamma=0.1))
+    elif args.schedule == "exponential":
+        callbacks.append(ExponentialLR(gamma=0.01 ** (1 / max(1, epochs - 1))))   # lr·γ^(epochs-1) = lr/100
+    elif args.schedule == "cosine":
+        callbacks.append(CosineAnnealingLR(T_max=epochs))
+    elif args.schedule == "plateau":
+        monitor = "val_loss" if args.validation_split else "loss"
+        callbacks.append(ReduceLROnPlateau(monitor, factor=0.1, patience=3))
+    if args.checkpoint is not None:
+        callbacks.append(ModelCheckpoint(args.checkpoint))
+    return callbacks, early_stopping
+
+
+def _report_training(epochs_run, epochs_done, epochs, seconds, early_stopping):
+    if epochs_run == 0:
+        print(f"Nothing to train: the checkpoint already holds {epochs_done} of {epochs} epochs.")
+    else:
+        resumed = f" (resumed after epoch {epochs_done - epochs_run})" if epochs_done > epochs_run else ""
+        print(f"Trained {epochs_run} epochs{resumed} in {seconds:.1f} s ({seconds / epochs_run:.3g} s per epoch)")
+    if early_stopping is None or early_stopping.best_epoch is None:
+        return
+    if early_stopping.stopped_epoch is not None:
+        print(f"Early stopping: val_loss did not improve for {early_stopping.patience} epochs; "
+              f"stopped after epoch {early_stopping.stopped_epoch + 1} of {epochs}")
+    best = early_stopping.best_epoch + 1
+    if best == epochs_done:
+        return
+    if early_stopping.best_state is not None:
+        print(f"Kept the weights of epoch {best}, the best (val_loss {early_stopping.best:.4f})")
+    else:       # EarlyStopping's checkpoint state holds no weights: the best epoch's are lost
+        print(f"Note: the best epoch ({best}, val_loss {early_stopping.best:.4f}) came before --resume and "
+              "the checkpoint does not hold its weights: the model keeps the last epoch's", file=sys.stderr)
