@@ -224,3 +224,16 @@ def test_load_state_dict_checks_names_and_shapes():
     state["0.weight"] = np.zeros((3, 3))
     with pytest.raises(ValueError, match=r"'0.weight' has shape \(3, 3\), the model expects \(2, 16\)"):
         net.load_state_dict(state)
+
+
+def test_pickled_and_deep_copied_models_still_train():
+    import copy
+    import pickle
+
+    X, labels = blobs(64)
+    for clone in (copy.deepcopy, lambda net: pickle.loads(pickle.dumps(net))):
+        net = clone(classifier(seed=2))
+        before = net.predict(X)
+        net.fit(X, labels, loss=sn.CrossEntropy(), optimizer=sn.Adam(0.01), epochs=3, verbose=0)
+        assert not np.array_equal(before, net.predict(X))          # the layers see the updates
+        assert np.shares_memory(net.layers[0].weight.value, net.flat_parameter.value)

@@ -48,6 +48,12 @@ class Sequential:
         self.optimizer = None
         self.classes = None      # class names for the output columns, kept in the model file
 
+    def __setstate__(self, state):
+        """After pickle or copy.deepcopy each parameter holds its own array instead of a view
+        of the shared buffer: gather them into one buffer again."""
+        self.__dict__.update(state)
+        self.flat_parameter = _gather(self._parameters, self.dtype)
+
     # --- the network as a function -----------------------------------------------------
 
     def forward(self, x, training=False):

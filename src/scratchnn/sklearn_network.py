@@ -1,0 +1,183 @@
+"""The network, the optimizer and one epoch of training behind `scratchnn.sklearn`.
+
+No scikit-learn here: this is plain scratchnn, arranged the way scikit-learn's
+``MLPClassifier`` arranges its training. One epoch is the loop of `train.fit`
+
+    logits = forward(X_batch)                           # the layers before the output activation
+    value  = loss(logits, y_batch) + α/(2n)·Σ‖W‖²       # scikit-learn's L2 term, n = batch rows
+    backward(dloss/dlogits);  W.grad += α/n · W         # weights only, never the biases
+    optimizer.step(parameters)
+
+with the output activation (Sigmoid or Softmax) kept out of the loop: the loss works on the
+logits, where it is exact, and the saved network ends with it, so that ``sn.load(path)``
+gives probabilities and ``predict_classes`` works on its own.
+"""
+
+import math
+
+import numpy as np
+
+from .activations import Softmax, Sigmoid, activation as activation_layer
+from .io import layer_classes, rng_state, set_rng_state
+from .layers import Dense, Dropout
+from .losses import MSE, BinaryCrossEntropy, CrossEntropy
+from .model import Sequential
+from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
+
+# scikit-learn's activation names -> ours ("logistic" is scikit-learn's name for the sigmoid)
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
+               "gelu": "gelu", "elu": "elu", "leaky_relu": "leaky_relu"}
+SOLVERS = ("adam", "sgd", "adamw", "rmsprop", "adagrad")
+
+
+def build_network(n_features, hidden_layer_sizes, n_outputs, activation, dropout, output, seed, dtype):
+    """Dense → activation (→ Dropout) per hidden layer, then Dense to the outputs and the output
+    activation: "softmax", "logistic" or "identity" (none). Weights are Glorot-uniform, as in
+    scikit-learn; biases start at zero."""
+    layers, width = [], n_features
+    for size in hidden_layer_sizes:
+        layers += [Dense(width, size), activation_layer(ACTIVATIONS[activation])]
+        if dropout:
+            layers.append(Dropout(dropout))
+        width = size
+    layers.append(Dense(width, n_outputs))
+    if output == "softmax":
+        layers.append(Softmax())
+    elif output == "logistic":
+        layers.append(Sigmoid())
+    return Sequential(*layers, seed=seed, dtype=dtype)
+
+
+def trained_layers(network):
+    """The layers training runs through: all but a final Softmax or Sigmoid."""
+    if isinstance(network.layers[-1], (Softmax, Sigmoid)):
+        return network.layers[:-1]
+    return network.layers
+
+
+def make_loss(output, n_outputs):
+    """The loss on the logits, and the factors that turn its value and gradient into
+    scikit-learn's: a loss summed over the outputs and averaged over the rows, except the
+    squared error, whose *value* scikit-learn also averages over the outputs.
+
+    Returns (loss, value_scale, grad_scale)."""
+    if output == "softmax":
+        return CrossEntropy(), 1.0, 1.0
+    if output == "logistic":                     # binary (1 output) or multilabel (k outputs)
+        return BinaryCrossEntropy(from_logits=True), float(n_outputs), float(n_outputs)
+    return MSE(), 1.0, float(n_outputs)          # ½ mean (p − y)², gradient of ½ Σ_k mean_n (p − y)²
+
+
+def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2,
+                   epsilon, alpha):
+    """The scratchnn optimizer for a solver name. Only "adamw" uses ``alpha`` here (as its
+    decoupled weight decay); the other solvers get alpha as a gradient term in `train_epoch`."""
+    if solver == "sgd":
+        return SGD(learning_rate_init, momentum=momentum, nesterov=nesterovs_momentum and momentum > 0)
+    if solver == "adam":
+        return Adam(learning_rate_init, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    if solver == "adamw":
+        return AdamW(learning_rate_init, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=alpha)
+    if solver == "rmsprop":
+        return RMSprop(learning_rate_init)
+    return Adagrad(learning_rate_init)
+
+
+def forward(layers, x, training):
+    for layer in layers:
+        x = layer.forward(x, training=training)
+    return x
+
+
+def backward(layers, grad):
+    """Backpropagate through `layers`, stopping at the first one with parameters (nobody
+    reads dL/dX), as `Sequential.backward(..., input_grad=False)` does."""
+    first = next((i for i, layer in enumerate(layers) if layer.parameters()), 0)
+    for index in range(len(layers) - 1, first - 1, -1):
+        layers[index].needs_input_grad = index > first
+        grad = layers[index].backward(grad)
+
+
+def dense_rows(X, rows):
+    """X[rows] as a dense array (sparse inputs are made dense one batch at a time)."""
+    batch = X[rows]
+    return batch.toarray() if hasattr(batch, "toarray") else batch
+
+
+def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, scales):
+    """One pass over (X, y) in mini-batches, in `order` (None: as stored); return the mean
+    over the rows of the batch losses, L2 term included, as scikit-learn's ``loss_``.
+
+    Raises ValueError when the loss stops being finite (scikit-learn's error type)."""
+    value_scale, grad_scale = scales
+    layers = trained_layers(network)
+    weights = [layer.weight for layer in layers if isinstance(layer, Dense)]
+    parameters = [network.flat_parameter]        # one update over all weights (see model._gather)
+    n_samples, total = X.shape[0], 0.0
+    with np.errstate(over="ignore", invalid="ignore"):     # a diverging loss is reported below
+        for batch, start in enumerate(range(0, n_samples, batch_size)):
+            rows = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
+            X_batch, y_batch = dense_rows(X, rows), y[rows]
+            n_rows = X_batch.shape[0]
+            logits = forward(layers, X_batch, training=True)
+            value = float(loss.forward(logits, y_batch)) * value_scale
+            network.zero_grad()
+            if alpha:
+                decay = alpha / n_rows
+                for weight in weights:
+                    # start each weight gradient at ∂/∂W (α/2n)‖W‖² = α/n · W; backward adds x^T · δ
+                    np.multiply(weight.value, weight.value.dtype.type(decay), out=weight.grad)
+                    value += 0.5 * decay * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
+            grad = loss.backward()
+            backward(layers, grad * grad.dtype.type(grad_scale) if grad_scale != 1 else grad)
+            if not math.isfinite(value):
+                raise ValueError(f"the loss became {value} at batch {batch + 1}: training diverged. "
+                                 "The input data may contain large values and need to be "
+                                 "preprocessed (StandardScaler), or learning_rate_init is too large.")
+            optimizer.step(parameters)
+            total += value * n_rows
+    return total / n_samples
+
+
+def predict_outputs(network, X, chunk=8192):
+    """The network's outputs for X (inference mode), `chunk` rows at a time."""
+    if X.shape[0] <= chunk and not hasattr(X, "toarray"):
+        return network.forward(X, training=False)
+    return np.concatenate([network.forward(dense_rows(X, slice(start, start + chunk)), training=False)
+                           for start in range(0, X.shape[0], chunk)])
+
+
+# --- pickling -------------------------------------------------------------------------------
+#
+# A Sequential keeps every weight as a view into one flat buffer (model._gather). Pickle
+# copies views as separate arrays, so an unpickled network would train its flat buffer while
+# its layers read stale copies. The estimators therefore pickle the network as its config and
+# arrays (the model file's contents) and build it afresh when unpickled.
+
+def network_to_state(network, optimizer):
+    """The network (and optimizer, if any) as config, arrays and random state: picklable."""
+    state = {"config": network.get_config(),
+             "arrays": {name: array.copy() for name, array in network.state_dict().items()},
+             "rng": rng_state(network.rng)}
+    if optimizer is not None:
+        state["optimizer"] = {"class": type(optimizer), "config": optimizer.get_config(),
+                              "arrays": optimizer.state_arrays([network.flat_parameter]),
+                              "iterations": optimizer.iterations}
+    return state
+
+
+def network_from_state(state):
+    """Rebuild what `network_to_state` gave: (network, optimizer or None)."""
+    config, classes = state["config"], layer_classes()
+    layers = [classes[entry["class"]](**entry["config"]) for entry in config["layers"]]
+    rng = np.random.RandomState() if state["rng"]["kind"] == "RandomState" else np.random.default_rng()
+    network = Sequential(*layers, seed=rng, dtype=config["dtype"])
+    set_rng_state(rng, state["rng"])                 # after the build, which drew from rng
+    network.classes = config["classes"]
+    network.load_state_dict(state["arrays"])
+    optimizer = None
+    if "optimizer" in state:
+        saved = state["optimizer"]
+        optimizer = saved["class"](**saved["config"])
+        optimizer.load_state_arrays([network.flat_parameter], saved["arrays"], saved["iterations"])
+    return network, optimizer
