@@ -181,3 +181,12 @@ def test_an_archive_with_a_non_array_entry_is_refused(tmp_path):
         archive.writestr("payload.pkl", b"cos\nsystem\n(S'echo pwned'\ntR.")
     with pytest.raises(ValueError, match="unexpected entry 'payload.pkl'"):
         sn.load(path)
+
+
+def test_a_save_removes_temporary_files_left_by_a_killed_save(tmp_path):
+    orphan = tmp_path / ".model.npz.tmp-abc123.npz"
+    orphan.write_bytes(b"half a file")
+    other = tmp_path / ".other.npz.tmp-xyz.npz"
+    other.write_bytes(b"not ours")
+    sn.Sequential(sn.Dense(2, 1), seed=0).save(tmp_path / "model.npz")
+    assert not orphan.exists() and other.exists()

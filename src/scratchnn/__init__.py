@@ -11,16 +11,19 @@ from .callbacks import (Callback, CosineAnnealingLR, EarlyStopping, ExponentialL
                         LearningRateSchedule, ModelCheckpoint, ProgressLogger, ReduceLROnPlateau, StepLR)
 from .gradcheck import gradcheck
 from .io import load
+from .conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
 from .layers import Dense, Dropout, Flatten, Layer, Parameter, Standardize
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from .model import Sequential
+from .normalization import BatchNorm
 from .train import DivergedError
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adagrad", "Adam", "AdamW", "BinaryCrossEntropy", "Callback", "CosineAnnealingLR",
+    "Adagrad", "Adam", "AdamW", "AvgPool2D", "BatchNorm", "BinaryCrossEntropy", "Conv2D",
+    "GlobalAvgPool2D", "MaxPool2D", "Callback", "CosineAnnealingLR",
     "CrossEntropy", "Dense", "DivergedError", "Dropout", "ELU", "EarlyStopping", "ExponentialLR",
     "Flatten", "GELU", "History", "Identity", "Layer", "LearningRateSchedule", "LeakyReLU", "Loss",
     "MAE", "MSE", "ModelCheckpoint", "Optimizer", "Parameter", "ProgressLogger", "RMSprop",

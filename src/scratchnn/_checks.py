@@ -76,12 +76,17 @@ def as_float_array(name, data, dtype, ndim=None):
         raise ValueError(f"{name} must be a {_ndim_words(ndim)} array, got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {array.shape}")
-    array = array.astype(dtype, copy=False)
-    if not np.all(np.isfinite(array)):
-        bad = np.argwhere(~np.isfinite(array))[0]
-        where = tuple(int(i) for i in bad)
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"{name} contains NaN or infinity (first at index {where}, value {array[where]})")
-    return array
+    largest = np.finfo(dtype).max
+    if array.dtype.kind == "f" and np.dtype(dtype).itemsize < array.dtype.itemsize:
+        too_large = np.abs(array) > largest
+        if too_large.any():
+            where = tuple(int(i) for i in np.argwhere(too_large)[0])
+            raise ValueError(f"{name} has values beyond the {np.dtype(dtype).name} range ±{largest:.3g} "
+                             f"(first at index {where}, value {array[where]:g}); use dtype=np.float64")
+    return array.astype(dtype, copy=False)
 
 
 def _ndim_words(ndim):
@@ -106,3 +111,19 @@ def rng_from_seed(seed):
         "seed must be None, an int, a numpy.random.Generator or a numpy.random.RandomState, "
         f"got {describe(seed)}"
     )
+
+
+def file_path(name, value):
+    """Return `value` as a str path, or raise a TypeError naming the argument."""
+    import os
+
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {describe(value)}")
+    return os.fspath(value)
+
+
+def boolean(name, value):
+    """Return `value` if it is True or False, else raise a TypeError naming the argument."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {describe(value)}")
+    return bool(value)

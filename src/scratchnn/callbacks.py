@@ -10,12 +10,13 @@ resume them exactly.
 """
 
 import math
+import numbers
 import os
 import sys
 
 import numpy as np
 
-from ._checks import describe, number_in_range, one_of, positive_int, positive_number
+from ._checks import boolean, describe, file_path, number_in_range, one_of, positive_int, positive_number
 
 
 class History:
@@ -115,7 +116,7 @@ class EarlyStopping(_Monitor):
                  restore_best_weights=True):
         super().__init__(monitor, mode, min_delta)
         self.patience = positive_int("patience", patience)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = boolean("restore_best_weights", restore_best_weights)
         self.wait, self.best_epoch, self.best_state, self.stopped_epoch = 0, None, None, None
 
     def on_epoch_end(self, training, epoch, logs):
@@ -155,14 +156,17 @@ class ModelCheckpoint(_Monitor):
 
     def __init__(self, path, monitor="val_loss", save_best_only=False, mode="auto"):
         super().__init__(monitor, mode, 0.0)
-        if not isinstance(path, (str, os.PathLike)):
-            raise TypeError(f"path must be a file path, got {describe(path)}")
-        self.path = os.fspath(path)
-        self.save_best_only = bool(save_best_only)
+        self.path = file_path("path", path)
+        self.save_best_only = boolean("save_best_only", save_best_only)
 
     def on_train_begin(self, training):
         if self.save_best_only:
             super().on_train_begin(training)
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise ValueError(f"ModelCheckpoint path {self.path!r}: directory {directory!r} does not exist")
+        if os.path.isdir(self.path):
+            raise ValueError(f"ModelCheckpoint path {self.path!r} is a directory; give a file name")
 
     def on_epoch_end(self, training, epoch, logs):
         if self.save_best_only and not self.improved(logs[self.monitor]):
@@ -246,6 +250,8 @@ class ReduceLROnPlateau(_Monitor):
         super().__init__(monitor, mode, min_delta)
         self.factor = number_in_range("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
         self.patience = positive_int("patience", patience)
+        if isinstance(cooldown, bool) or not isinstance(cooldown, numbers.Integral):
+            raise TypeError(f"cooldown must be a whole number of epochs, got {describe(cooldown)}")
         self.cooldown = int(number_in_range("cooldown", cooldown, 0, math.inf, high_open=True))
         self.min_lr = positive_number("min_lr", min_lr, allow_zero=True)
         self.wait, self.cooling = 0, 0

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import __version__
 from .cli_data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
+from .datasets._checks import MAX_NOISE
 from .cli_models import HIDDEN_ACTIVATIONS
 from .cli_plots import MissingPlotLibrary
 from .cli_train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
@@ -154,7 +155,7 @@ def _add_data_options(parser):
                         help="seed of the weights, shuffling, toy data and splits (default 0)")
     parser.add_argument("--samples", type=_positive_int, metavar="N",
                         help=f"toy sets: number of points (default {DEFAULT_SAMPLES})")
-    parser.add_argument("--noise", type=_non_negative_float, metavar="STD",
+    parser.add_argument("--noise", type=_noise, metavar="STD",
                         help="toy sets: standard deviation of the noise added to the points (default 0.1)")
     parser.add_argument("--limit", type=_positive_int, metavar="N",
                         help="use only the first N training rows and the first N test rows")
@@ -222,6 +223,13 @@ def _non_negative_float(text):
         raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
     if not 0 <= value < float("inf"):
         raise argparse.ArgumentTypeError(f"expected a non-negative finite number, got {text!r}")
+    return value
+
+
+def _noise(text):
+    value = _non_negative_float(text)
+    if value > MAX_NOISE:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_NOISE:g}, got {text!r}")
     return value
 
 

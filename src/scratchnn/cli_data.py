@@ -169,6 +169,9 @@ def read_inputs(path, target=None):
         if X.ndim < 2 or X.dtype.kind not in "biuf":
             raise ValueError(f"{path}: expected an array of numbers of shape (n_samples, ...), "
                              f"got {X.dtype} of shape {X.shape}")
+        if X.dtype.kind == "f" and not np.all(np.isfinite(X)):
+            where = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
+            raise ValueError(f"{path}: contains NaN or infinity (first at index {where})")
         return X
     return _read_csv_numbers(path, target)
 

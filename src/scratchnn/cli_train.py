@@ -92,6 +92,8 @@ def _check_options(args):
         folder = None if path is None else os.path.dirname(os.path.abspath(path))
         if folder is not None and not os.path.isdir(folder):
             raise ValueError(f"{flag} {path!r}: the folder {folder!r} does not exist")
+        if path is not None and os.path.isdir(path):
+            raise ValueError(f"{flag} {path!r} is a folder; give a file name such as model.npz")
 
 
 def _callbacks(args, epochs):

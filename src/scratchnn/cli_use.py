@@ -28,6 +28,10 @@ def run_evaluate(args):
                      classes=net.classes, all_rows=args.all_rows)
     if net.classes is not None and data.kind != "csv" and list(map(str, net.classes)) != data.classes:
         raise ValueError(f"{args.model} was trained on the classes {net.classes}, but {args.data} has {data.classes}")
+    features = expected_features(net)
+    if features is not None and data.X_test[0].size != features:
+        raise ValueError(f"{args.data} has {data.X_test[0].size} features per row, but {args.model} "
+                         f"expects {features}")
     outputs = _output_width(net, data.X_test[:1])
     if outputs < 2:
         raise ValueError(f"{args.model} gives {outputs} output per row; evaluate needs one logit per class")

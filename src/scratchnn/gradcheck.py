@@ -15,7 +15,7 @@ import copy as copy_module
 
 import numpy as np
 
-from ._checks import as_float_array, positive_number
+from ._checks import as_float_array, describe, positive_number
 from .losses import get_loss
 
 
@@ -53,6 +53,8 @@ def gradcheck(net, loss, X, y, step=1e-6, training=False):
     """
     from .model import Sequential
 
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net must be a scratchnn.Sequential, got {describe(net)}")
     loss = get_loss(loss)
     step = positive_number("step", step)
     copy = Sequential(*copy_module.deepcopy(net.layers), dtype=np.float64, seed=0)

@@ -18,7 +18,7 @@ import zipfile
 
 import numpy as np
 
-from ._checks import describe
+from ._checks import describe, file_path
 
 FORMAT = "scratchnn.sequential"
 VERSION = 1
@@ -26,17 +26,19 @@ VERSION = 1
 
 def layer_classes():
     """The layer classes a model file may name: every layer scratchnn defines, nothing else."""
-    from . import activations, layers
+    from . import activations, conv, layers, normalization
 
     return {cls.__name__: cls
-            for module in (layers, activations)
+            for module in (layers, activations, conv, normalization)
             for cls in vars(module).values()
-            if isinstance(cls, type) and issubclass(cls, layers.Layer) and cls is not layers.Layer}
+            if isinstance(cls, type) and issubclass(cls, layers.Layer) and cls is not layers.Layer
+            and not cls.__name__.startswith("_")}
 
 
 def save(model, path, training=None):
     """Write `model`'s configuration and weights to `path` atomically; with `training` (a
     running `fit`), also what resuming needs (see `save_checkpoint`)."""
+    path = file_path("path", path)
     arrays = dict(model.state_dict())
     if training is not None:
         optimizer = training.optimizer
@@ -101,11 +103,12 @@ def set_rng_state(rng, saved):
 
 def write_npz_atomically(path, arrays):
     """Write a dict of arrays as an .npz at `path` via a temporary file and a rename."""
-    path = os.fspath(path)
+    path = file_path("path", path)
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise ValueError(f"cannot save to {path!r}: directory {directory!r} does not exist")
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+    prefix = f".{os.path.basename(path)}.tmp-"
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=prefix, suffix=".npz")
     try:
         with os.fdopen(handle, "wb") as file:
             np.savez(file, **arrays)
@@ -117,6 +120,9 @@ def write_npz_atomically(path, arrays):
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+    for name in os.listdir(directory):      # left by a process killed in the middle of a save
+        if name.startswith(prefix) and name.endswith(".npz"):
+            os.remove(os.path.join(directory, name))
 
 
 MAX_ARRAY_BYTES = 8 * 2**30     # refuse an array declaring more than 8 GiB
@@ -135,7 +141,7 @@ def read_npz(path):
     would need pickle), and a declared shape that matches the bytes actually stored, so a
     hostile file cannot make us allocate an absurd amount of memory.
     """
-    path = os.fspath(path)
+    path = file_path("path", path)
     if not os.path.isfile(path):
         raise ValueError(f"no model file at {path!r}")
     if not zipfile.is_zipfile(path):
@@ -195,7 +201,7 @@ def load(path):
     """Load a model saved with `save` / `Sequential.save`; return a `Sequential`."""
     from .model import Sequential
 
-    path = os.fspath(path)
+    path = file_path("path", path)
     arrays = read_npz(path)
     config = read_config(path, arrays.pop("__config__", None))
     verify_checksums(path, config, arrays)
@@ -256,7 +262,7 @@ class Checkpoint:
 def read_checkpoint(path, model, optimizer, callbacks):
     """Read a checkpoint written by `ModelCheckpoint` and check that it fits this model,
     optimizer and list of callbacks; return a `Checkpoint`."""
-    path = os.fspath(path)
+    path = file_path("resume_from", path)
     arrays = read_npz(path)
     config = read_config(path, arrays.pop("__config__", None))
     verify_checksums(path, config, arrays)
@@ -276,6 +282,10 @@ def read_checkpoint(path, model, optimizer, callbacks):
     given = [type(c).__name__ for c in sorted(_resumable(callbacks), key=lambda c: c.runs_last)]
     if saved != given:
         raise ValueError(f"{path!r} was written with callbacks {saved}, but fit got {given}")
+    kind = "RandomState" if isinstance(model.rng, np.random.RandomState) else "Generator"
+    if state["rng"]["kind"] != kind:
+        raise ValueError(f"{path!r} was trained with a {state['rng']['kind']} seed, this model has a "
+                         f"{kind}: build it with the same kind of seed to resume")
     return Checkpoint(path, arrays, state)
 
 

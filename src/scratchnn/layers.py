@@ -10,9 +10,11 @@ Layers with parameters create them in ``build(rng, dtype)``, which `Sequential` 
 layer order, so that the random draws happen in the same order as in a hand-written script.
 """
 
+import numbers
+
 import numpy as np
 
-from ._checks import describe, number_in_range, positive_int
+from ._checks import as_float_array, describe, number_in_range, positive_int
 from .init import check_init_name, initialize
 
 
@@ -198,17 +200,18 @@ class Standardize(Layer):
     """
 
     def __init__(self, shape):
-        if not isinstance(shape, (list, tuple)) or not all(isinstance(n, int) and n > 0 for n in shape):
+        if not isinstance(shape, (list, tuple)) or not all(
+                isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
             raise ValueError(f"shape must be a list of positive ints (one sample's shape), got {describe(shape)}")
-        self.shape = tuple(shape)
+        self.shape = tuple(int(n) for n in shape)
         self.mean = np.zeros(self.shape)
         self.scale = np.ones(self.shape)
 
     @classmethod
     def from_data(cls, X):
         """Per-feature mean and standard deviation of X (N, ...); a constant feature gets scale 1."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim < 2 or len(X) == 0:
+        X = as_float_array("X", X, np.float64)
+        if X.ndim < 2:
             raise ValueError(f"X must have shape (n_samples, ...) with at least one row, got shape {X.shape}")
         layer = cls(list(X.shape[1:]))
         layer.mean[...] = X.mean(axis=0)

@@ -95,6 +95,13 @@ class BinaryCrossEntropy(Loss):
             raise TypeError(f"from_logits must be True or False, got {describe(from_logits)}")
         self.from_logits = from_logits
 
+    def check_targets(self, predictions, targets):
+        targets = super().check_targets(predictions, targets)
+        if targets.size and (targets.min() < 0 or targets.max() > 1):
+            bad = targets.min() if targets.min() < 0 else targets.max()
+            raise ValueError(f"BinaryCrossEntropy: targets must be in [0, 1], got {bad:g}")
+        return targets
+
     def forward(self, predictions, targets):
         self.targets = targets
         if self.from_logits:
@@ -140,7 +147,9 @@ class CrossEntropy(Loss):
                     f"CrossEntropy: {targets.shape[0]} labels for {n_samples} rows of logits"
                 )
             if targets.dtype.kind == "f" and np.any(targets != np.round(targets)):
-                raise ValueError("CrossEntropy: labels of shape (N,) must be whole numbers (class indices)")
+                bad = targets[targets != np.round(targets)][0]
+                raise ValueError(f"CrossEntropy: labels of shape (N,) must be whole numbers (class "
+                                 f"indices), got {bad:g}")
             if targets.dtype.kind not in "biuf":
                 raise TypeError(f"CrossEntropy: labels must be integers, got dtype {targets.dtype}")
             if targets.size and (targets.min() < 0 or targets.max() >= n_classes):
@@ -149,7 +158,10 @@ class CrossEntropy(Loss):
                     f"logits per row, got values from {targets.min()} to {targets.max()}"
                 )
             return targets.astype(np.intp)
-        return super().check_targets(predictions, targets)
+        targets = super().check_targets(predictions, targets)
+        if targets.size and targets.min() < 0:
+            raise ValueError(f"CrossEntropy: target probabilities must be >= 0, got {targets.min():g}")
+        return targets
 
     def forward(self, logits, targets):
         self.logits, self.targets = logits, targets

@@ -33,7 +33,11 @@ class Sequential:
             raise ValueError("Sequential needs at least one layer, got none")
         for index, layer in enumerate(layers):
             check_layer(f"layer {index}", layer)
-        if np.dtype(dtype) not in (np.float32, np.float64):
+        try:
+            known = np.dtype(dtype) in (np.float32, np.float64)
+        except TypeError:
+            known = False
+        if not known:
             raise ValueError(f"dtype must be float32 or float64, got {describe(dtype)}")
         _check_widths(layers)
         self.layers = list(layers)
@@ -98,16 +102,20 @@ class Sequential:
 
     def load_state_dict(self, state):
         """Copy values from a dict shaped like `state_dict()` into the parameters."""
+        if not isinstance(state, dict):
+            raise TypeError(f"state must be a dict of name -> array, got {describe(state)}")
         own = self.state_dict()
         if set(state) != set(own):
             missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
             raise ValueError(f"state dict does not match the model: missing {missing}, unexpected {unexpected}")
+        checked = {}                       # check every entry before writing any
         for name, value in own.items():
             new = np.asarray(state[name])
             if new.shape != value.shape:
                 raise ValueError(f"state dict entry {name!r} has shape {new.shape}, the model expects {value.shape}")
+            checked[name] = as_float_array(f"state dict entry {name!r}", new, value.dtype)
         for name, value in own.items():
-            value[...] = state[name]
+            value[...] = checked[name]
 
     def get_config(self):
         """The architecture as JSON-friendly values: the layers' classes and arguments."""
@@ -162,6 +170,10 @@ class Sequential:
         if y.shape[1:] != outputs.shape[1:]:
             raise ValueError(f"{y_name} has shape {y.shape} but the network outputs shape "
                              f"(N, {', '.join(map(str, outputs.shape[1:]))})")
+        try:                                # the loss's own rules, e.g. targets in [0, 1]
+            y = loss.check_targets(np.broadcast_to(outputs, y.shape), y)
+        except ValueError as error:
+            raise ValueError(f"{y_name}: {error}") from None
         return X, y
 
     def _output_of(self, name, sample):
@@ -200,6 +212,8 @@ class Sequential:
     def summary(self, file=None):
         """Print each layer, its output width where known, and its number of parameters."""
         file = file or sys.stdout
+        if not callable(getattr(file, "write", None)):
+            raise TypeError(f"file must be a writable text stream such as sys.stdout, got {describe(file)}")
         rows, width = [], None
         for index, layer in enumerate(self.layers):
             if isinstance(layer, Dense):

@@ -68,6 +68,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
 
     n_samples = len(X)
     batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
+    _check_batch_statistics(model, X.shape, batch_size)
     log_names = ["loss", *metrics]
     if validation is not None:
         log_names += [f"val_{name}" for name in log_names]
@@ -190,6 +191,18 @@ def _class_labels(y, loss):
     if isinstance(loss, BinaryCrossEntropy) and y.ndim == 2 and y.shape[1] == 1:
         return np.rint(y[:, 0]).astype(np.intp)
     return None
+
+
+def _check_batch_statistics(model, shape, batch_size):
+    """BatchNorm needs two values per channel in a training batch: refuse, before any work,
+    a split whose last batch would hold a single (1 × 1) row."""
+    from .normalization import BatchNorm
+
+    norms, n_samples = [layer for layer in model.layers if isinstance(layer, BatchNorm)], shape[0]
+    if n_samples % batch_size == 1 and norms:
+        raise ValueError(f"batch_size={batch_size} leaves a last batch of shape {(1, *shape[1:])} out of "
+                         f"{n_samples} rows, "
+                         f"and {norms[0]!r} cannot normalize a single row: choose another batch_size")
 
 
 def _check_callbacks(callbacks):

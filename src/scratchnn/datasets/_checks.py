@@ -16,12 +16,15 @@ def check_int(name, value, minimum=1):
     return int(value)
 
 
+MAX_NOISE = 1e6     # far beyond any useful noise, and far from overflowing float32 data
+
+
 def check_noise(name, value):
-    """Return `value` as a float, or raise if it is not a finite number >= 0."""
+    """Return `value` as a float, or raise if it is not a finite number in [0, 1e6]."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__} {value!r}")
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    if not math.isfinite(value) or value < 0 or value > MAX_NOISE:
+        raise ValueError(f"{name} must be a finite number in [0, {MAX_NOISE:g}], got {value!r}")
     return float(value)
 
 

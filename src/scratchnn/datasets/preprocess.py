@@ -18,7 +18,7 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=None):
 
         X_train, X_test, y_train, y_test = train_test_split(X, y, 0.25, random_state=0)
     """
-    X, y = np.asarray(X), np.asarray(y)
+    X, y = _as_array("X", X), _as_array("y", y)
     if X.ndim == 0 or y.ndim == 0 or len(X) != len(y):
         raise ValueError(
             f"X and y must have the same number of rows, got shapes {X.shape} and {y.shape}"
@@ -42,6 +42,13 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=None):
         train = np.concatenate([rows[c:] for rows, c in zip(members, counts)])
         test, train = rng.permutation(test), rng.permutation(train)  # mix the classes again
     return X[train], X[test], y[train], y[test]
+
+
+def _as_array(name, data):
+    try:
+        return np.asarray(data)
+    except ValueError as error:        # ragged nested lists
+        raise TypeError(f"{name} must be a rectangular array, got {data!r:.60}: {error}") from None
 
 
 def _test_count(test_size, n):
