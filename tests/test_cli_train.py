@@ -492,3 +492,57 @@ def test_fashion_mnist_slice_end_to_end(capsys, tmp_path, monkeypatch):
     code, out, err = run(capsys, "predict", model, tmp_path / "three.npy")
     assert code == 0 and out.splitlines()[0].startswith("prediction,p_T-shirt/top,p_Trouser")
     assert len(out.splitlines()) == 4
+
+
+def test_layers_spec_builds_and_trains_a_custom_stack(capsys, tmp_path):
+    model = tmp_path / "net.npz"
+    code, out, err = run(capsys, "train", "moons", "--samples", "200", "--epochs", "3",
+                         "--layers", "dense:8,tanh,dropout:0.1,dense:4,relu", "--out", model, "--verbose", "0")
+    assert code == 0 and err == ""
+    layers = [type(layer).__name__ for layer in sn.load(model).layers]
+    assert layers == ["Standardize", "Dense", "Tanh", "Dropout", "Dense", "ReLU", "Dense"]
+    spec = tmp_path / "spec.txt"
+    spec.write_text("# a comment\ndense:8, relu\n")
+    code, out, err = run(capsys, "train", "moons", "--samples", "200", "--epochs", "1", "--layers", f"@{spec}",
+                         "--out", model, "--verbose", "0")
+    assert code == 0 and [type(layer).__name__ for layer in sn.load(model).layers][1:3] == ["Dense", "ReLU"]
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("dense:8,wiggle", "--layers: unknown token 'wiggle'"),
+    ("dense:x", "--layers: bad token 'dense:x'"),
+    ("conv:4:3", "--layers: convolutions need square images, but a sample has 2 values"),
+    ("", "the spec is empty"),
+    ("@/no/such/spec.txt", "cannot read '/no/such/spec.txt'"),
+])
+def test_bad_layer_specs_are_one_line_errors(capsys, spec, fragment):
+    code, out, err = run(capsys, "train", "moons", "--samples", "100", "--epochs", "1", "--layers", spec)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_parse_layers_infers_every_size():
+    from scratchnn.cli_models import CNN_LAYERS, parse_layers
+
+    layers = parse_layers(CNN_LAYERS, (784,), 10)
+    net = sn.Sequential(*layers, seed=0)
+    assert net.predict(np.zeros((2, 784), np.float32)).shape == (2, 10)
+    names = [type(layer).__name__ for layer in layers]
+    assert names[:5] == ["Reshape", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D"]
+    dense = [layer for layer in layers if isinstance(layer, sn.Dense)]
+    assert dense[0].in_features == 3136 and dense[-1].out_features == 10
+
+
+@pytest.mark.slow
+def test_fashion_mnist_cnn_slice_end_to_end(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    monkeypatch.delenv("SCRATCHNN_DATA", raising=False)
+    model, plots = tmp_path / "cnn.npz", tmp_path / "plots"
+    code, out, err = run(capsys, "train", "fashion-mnist", "--model", "cnn", "--limit", "600", "--epochs", "1",
+                         "--out", model, "--plots", plots, "--verbose", "0")
+    assert code == 0 and err == "" and "conv32-conv64-128-10" in out
+    for picture in plots.iterdir():
+        assert_real_picture(picture)
+    code, out, err = run(capsys, "evaluate", model, "fashion-mnist", "--limit", "600")
+    assert code == 0 and float(out.split("Test accuracy: ")[1].split()[0]) > 0.4
+    code, out, err = run(capsys, "summary", model)
+    assert code == 0 and "Conv2D" in out and "BatchNorm" in out

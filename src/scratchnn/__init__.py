@@ -12,7 +12,7 @@ from .callbacks import (Callback, CosineAnnealingLR, EarlyStopping, ExponentialL
 from .gradcheck import gradcheck
 from .io import load
 from .conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
-from .layers import Dense, Dropout, Flatten, Layer, Parameter, Standardize
+from .layers import Dense, Dropout, Flatten, Layer, Parameter, Reshape, Standardize
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from .model import Sequential
 from .normalization import BatchNorm
@@ -26,7 +26,7 @@ __all__ = [
     "GlobalAvgPool2D", "MaxPool2D", "Callback", "CosineAnnealingLR",
     "CrossEntropy", "Dense", "DivergedError", "Dropout", "ELU", "EarlyStopping", "ExponentialLR",
     "Flatten", "GELU", "History", "Identity", "Layer", "LearningRateSchedule", "LeakyReLU", "Loss",
-    "MAE", "MSE", "ModelCheckpoint", "Optimizer", "Parameter", "ProgressLogger", "RMSprop",
+    "MAE", "MSE", "ModelCheckpoint", "Optimizer", "Parameter", "ProgressLogger", "RMSprop", "Reshape",
     "ReLU", "ReduceLROnPlateau", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize",
     "StepLR", "Tanh", "gradcheck", "load",
 ]

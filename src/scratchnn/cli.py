@@ -26,7 +26,7 @@ import numpy as np
 from . import __version__
 from .cli_data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
 from .datasets._checks import MAX_NOISE
-from .cli_models import HIDDEN_ACTIVATIONS
+from .cli_models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .cli_plots import MissingPlotLibrary
 from .cli_train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
 from .cli_use import run_evaluate, run_predict, run_summary
@@ -101,6 +101,10 @@ def _add_train(commands):
         "misclassified.png and first_layer_weights.png. After --resume the animation jumps from "
         "the untrained network to the epoch the checkpoint held.")
     train.add_argument("data", metavar="DATA", help=DATA_HELP)
+    train.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+                       help="mlp (default): Dense layers from --hidden; cnn: for 28x28 images, "
+                       f"the stack '{CNN_LAYERS}' then Dense(classes)")
+    train.add_argument("--layers", metavar="SPEC", help=LAYERS_HELP + " (overrides --model and --hidden)")
     train.add_argument("--hidden", type=_hidden_sizes, default=[64], metavar="SIZES",
                        help="hidden layer widths, comma-separated, e.g. 256,128; '' for none (default 64)")
     train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
@@ -130,7 +134,7 @@ def _add_train(commands):
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 a progress bar on a terminal (default), 2 one line per epoch")
     _add_data_options(train)
-    train.set_defaults(run=run_train, model="mlp")
+    train.set_defaults(run=run_train)
 
 
 def _add_evaluate(commands):

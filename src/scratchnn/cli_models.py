@@ -1,13 +1,14 @@
 """The networks that ``scratchnn train`` builds, and the one place that maps flags to layers.
 
 Every architecture is a builder in `ARCHITECTURES`, called by `build_network` with the
-parsed command line and the `Data`. Today there is one, the multi-layer perceptron:
+parsed command line and the `Data`:
 
-    [Standardize] [Flatten] (Dense -> activation [-> Dropout]) x len(hidden) -> Dense(num_classes)
+- ``--model mlp`` (default): [Standardize] [Flatten] (Dense -> activation [-> Dropout]) x
+  len(hidden) -> Dense(num_classes)
+- ``--model cnn``: the stack `CNN_LAYERS` below, for 28x28 images;
+- ``--layers SPEC``: any stack written as comma-separated tokens (see `parse_layers`).
 
-The last layer gives logits: `CrossEntropy` applies the softmax. To add another architecture
-(say ``--model cnn``, or a ``--layers SPEC`` stack), write its builder, add it to
-`ARCHITECTURES`, and give the `train` parser a ``--model`` flag with those choices.
+The last layer gives logits: `CrossEntropy` applies the softmax.
 """
 
 import math
@@ -16,7 +17,9 @@ import numpy as np
 
 from . import activations
 from .activations import ACTIVATIONS
-from .layers import Dense, Dropout, Flatten, Standardize
+from .conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from .layers import Dense, Dropout, Flatten, Reshape, Standardize
+from .normalization import BatchNorm
 from .model import Sequential
 
 HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
@@ -54,19 +57,129 @@ def build_mlp(input_shape, hidden, activation="relu", dropout=0.0, num_classes=2
     return Sequential(*layers, seed=seed, dtype=dtype)
 
 
+# The documented default CNN: two 3x3 convolutions with batch norm and pooling, then a
+# 3136-128 dense layer with dropout; about 0.92-0.93 on Fashion-MNIST after 12 epochs.
+CNN_LAYERS = ("conv:32:3,bn,relu,maxpool:2,conv:64:3,bn,relu,maxpool:2,"
+              "flatten,dropout:0.25,dense:128,relu,dropout:0.5")
+
+LAYERS_HELP = (
+    "comma-separated layers, e.g. 'conv:32:3,relu,maxpool:2,flatten,dense:64,relu'; the last "
+    "Dense(num_classes) is added. Tokens: conv:OUT:K[:STRIDE[:PAD]] (PAD a number or 'same', "
+    "default 'same'), maxpool:K[:STRIDE], avgpool:K[:STRIDE], gap (global average pool), bn "
+    "(batch norm), flatten, dense:N, dropout:RATE, and any activation name "
+    f"({', '.join(HIDDEN_ACTIVATIONS)}). Images are fed as (1, 28, 28); a file name "
+    "@spec.txt reads the tokens from a file (one or more per line, # comments)")
+
+
+def parse_layers(spec, input_shape, num_classes, dtype=np.float32):
+    """Build the layers a SPEC string describes, inferring each one's input size.
+
+    >>> parse_layers("conv:8:3,relu,maxpool:2,flatten,dense:32,relu", (784,), 10)
+    [Reshape(shape=[1, 28, 28]), Conv2D(in_channels=1, ...), ..., Dense(in_features=32, out_features=10, ...)]
+    """
+    tokens = [token.strip() for token in _read_spec(spec).split(",") if token.strip()]
+    if not tokens:
+        raise ValueError("--layers: the spec is empty; give layers such as 'dense:64,relu'")
+    layers, shape = [], tuple(input_shape)
+    if any(token.split(":")[0] in ("conv", "maxpool", "avgpool", "gap") for token in tokens) and len(shape) == 1:
+        side = math.isqrt(shape[0])
+        if side * side != shape[0]:
+            raise ValueError(f"--layers: convolutions need square images, but a sample has {shape[0]} values")
+        layers.append(Reshape((1, side, side)))
+        shape = (1, side, side)
+    for token in tokens:
+        layer = _layer_from_token(token, shape)
+        layers.append(layer)
+        shape = _output_shape(layer, shape, token, dtype)
+    if len(shape) != 1:
+        layers.append(Flatten())
+        shape = (math.prod(shape),)
+    layers.append(Dense(shape[0], num_classes))
+    return layers
+
+
+def _read_spec(spec):
+    if not spec.startswith("@"):
+        return spec
+    path = spec[1:]
+    try:
+        with open(path, encoding="utf-8") as file:
+            lines = [line.split("#", 1)[0].strip() for line in file]
+    except OSError as error:
+        raise ValueError(f"--layers {spec!r}: cannot read {path!r}: {error.strerror}") from None
+    return ",".join(line for line in lines if line)
+
+
+def _layer_from_token(token, shape):
+    name, *values = token.split(":")
+    try:
+        if name == "conv":
+            out_channels, kernel, *rest = values
+            stride = int(rest[0]) if rest else 1
+            padding = rest[1] if len(rest) > 1 else "same"
+            padding = padding if padding in ("same", "valid") else int(padding)
+            if stride != 1 and padding == "same":
+                padding = (int(kernel) - 1) // 2
+            return Conv2D(_channels(shape, token), int(out_channels), int(kernel), stride=stride, padding=padding)
+        if name in ("maxpool", "avgpool"):
+            pool = MaxPool2D if name == "maxpool" else AvgPool2D
+            return pool(int(values[0]), int(values[1]) if len(values) > 1 else None)
+        if name == "gap" and not values:
+            return GlobalAvgPool2D()
+        if name == "bn" and not values:
+            return BatchNorm(shape[0])
+        if name == "flatten" and not values:
+            return Flatten()
+        if name == "dense":
+            return Dense(math.prod(shape), int(values[0]), init="he_uniform")
+        if name == "dropout":
+            return Dropout(float(values[0]))
+        if name in HIDDEN_ACTIVATIONS and not values:
+            return activations.activation(name)
+    except (ValueError, IndexError, TypeError) as error:
+        detail = f": {error}" if str(error) and not isinstance(error, IndexError) else ""
+        raise ValueError(f"--layers: bad token {token!r}{detail}") from None
+    raise ValueError(f"--layers: unknown token {token!r} (see scratchnn train --help)")
+
+
+def _channels(shape, token):
+    if len(shape) != 3:
+        raise ValueError(f"--layers: {token!r} needs images (C, H, W), but the input there has shape {shape}")
+    return shape[0]
+
+
+def _output_shape(layer, shape, token, dtype):
+    """One sample's shape after `layer`, found by running it on zeros."""
+    if isinstance(layer, Dense) and len(shape) != 1:
+        raise ValueError(f"--layers: {token!r} needs flat input; put 'flatten' before it")
+    layer.build(np.random.default_rng(0), dtype)
+    try:
+        return layer.forward(np.zeros((2, *shape), dtype=dtype), training=False).shape[1:]
+    except ValueError as error:
+        raise ValueError(f"--layers: {token!r} does not fit input of shape {shape}: {error}") from None
+
+
+def _custom(args, data):
+    spec = args.layers if args.layers is not None else CNN_LAYERS
+    layers = parse_layers(spec, data.input_shape, data.num_classes)
+    if data.kind != "images":
+        layers.insert(0, Standardize.from_data(data.X_train))
+    return Sequential(*layers, seed=args.seed, dtype=args.dtype)
+
+
 def _mlp(args, data):
     return build_mlp(data.input_shape, args.hidden, args.activation, args.dropout, data.num_classes,
                      seed=args.seed, dtype=args.dtype,
                      standardize_from=None if data.kind == "images" else data.X_train)
 
 
-ARCHITECTURES = {"mlp": _mlp}
+ARCHITECTURES = {"mlp": _mlp, "cnn": _custom}
 
 
 def build_network(args, data):
     """The network the `train` command line asks for (``args.model``, default "mlp"), with
     the class names of `data`."""
-    net = ARCHITECTURES[args.model](args, data)
+    net = ARCHITECTURES["cnn" if getattr(args, "layers", None) else args.model](args, data)
     net.classes = list(data.classes)
     return net
 
@@ -74,6 +187,10 @@ def build_network(args, data):
 def describe_network(net):
     """One line: the widths of the Dense layers, the hidden activation and the parameter count."""
     dense = [layer for layer in net.layers if isinstance(layer, Dense)]
+    if any(isinstance(layer, Conv2D) for layer in net.layers):
+        convs = [f"conv{layer.out_channels}" for layer in net.layers if isinstance(layer, Conv2D)]
+        count = sum(parameter.value.size for parameter in net.parameters())
+        return f"{'-'.join(convs + [str(layer.out_features) for layer in dense])}, {count:,} parameters ({net.dtype.name})"
     widths = [dense[0].in_features] + [layer.out_features for layer in dense]
     used = {type(layer) for layer in net.layers}
     names = [name for name, cls in ACTIVATIONS.items() if cls in used]

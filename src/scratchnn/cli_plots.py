@@ -14,6 +14,7 @@ import numpy as np
 from .activations import Softmax, softmax
 from .callbacks import Callback
 from .io import load
+from .conv import Conv2D
 from .layers import Dense
 
 MAX_FRAMES = 30             # snapshots for the animation, besides the untrained network
@@ -92,8 +93,13 @@ def write_training_plots(directory, net, data, history, snapshots):
     if data.kind == "images":
         plot.plot_samples(data.X_train[:25], data.y_train[:25], data.classes, path=path("samples.png"))
         plot.plot_misclassified(data.X_test, data.y_test, predicted, data.classes, path=path("misclassified.png"))
-        first = next(layer for layer in net.layers if isinstance(layer, Dense))
-        plot.plot_first_layer_weights(first, path=path("first_layer_weights.png"))
+        first = next(layer for layer in net.layers if isinstance(layer, (Dense, Conv2D)))
+        if isinstance(first, Conv2D):            # one tile per filter: its kh x kw kernel (first channel)
+            kernels = first.weight.value[:, 0]
+            plot.plot_first_layer_weights(kernels.reshape(len(kernels), -1).T, image_shape=first.kernel_size,
+                                          path=path("first_layer_weights.png"))
+        else:
+            plot.plot_first_layer_weights(first, path=path("first_layer_weights.png"))
     return paths
 
 

@@ -188,6 +188,34 @@ class Flatten(Layer):
         return grad_output.reshape(self.input_shape)
 
 
+class Reshape(Layer):
+    """Reshape each sample: (N, d1, d2, ...) -> (N, *shape), e.g. flat 784-pixel rows into
+    (1, 28, 28) images for a convolution.
+
+    >>> Reshape((1, 28, 28)).forward(np.zeros((5, 784))).shape
+    (5, 1, 28, 28)
+    """
+
+    def __init__(self, shape):
+        if not isinstance(shape, (list, tuple)) or not shape or not all(
+                isinstance(n, numbers.Integral) and not isinstance(n, bool) and n > 0 for n in shape):
+            raise ValueError(f"shape must be a list of positive ints (one sample's shape), got {describe(shape)}")
+        self.shape = tuple(int(n) for n in shape)
+
+    def forward(self, x, training=False):
+        if x.ndim < 2 or int(np.prod(x.shape[1:])) != int(np.prod(self.shape)):
+            raise ValueError(f"Reshape to (N, {', '.join(map(str, self.shape))}) needs "
+                             f"{int(np.prod(self.shape))} values per sample, got shape {x.shape}")
+        self.input_shape = x.shape
+        return x.reshape(x.shape[0], *self.shape)
+
+    def backward(self, grad_output):
+        return grad_output.reshape(self.input_shape)
+
+    def get_config(self):
+        return {"shape": list(self.shape)}
+
+
 class Standardize(Layer):
     """Standardize inputs with fixed statistics: y = (x − mean) / scale.
 
