@@ -9,7 +9,7 @@ import pytest
 import scratchnn
 import scratchnn.conv as conv_module
 from scratchnn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
-from scratchnn.gradcheck import relative_error
+from scratchnn.gradcheck import numerical_gradient, relative_error
 
 
 def built(layer, dtype=np.float64, seed=0):
@@ -17,21 +17,6 @@ def built(layer, dtype=np.float64, seed=0):
     if getattr(layer, "bias", None) is not None:
         layer.bias.value[...] = np.random.default_rng(seed + 1).normal(size=layer.bias.value.shape)
     return layer
-
-
-def central_differences(f, array, step=1e-6):
-    """d f() / d array by (f(a + h) − f(a − h)) / 2h, one entry at a time (array restored)."""
-    grad = np.zeros_like(array)
-    flat, flat_grad = array.reshape(-1), grad.reshape(-1)
-    for index in range(flat.size):
-        original = flat[index]
-        flat[index] = original + step
-        upper = f()
-        flat[index] = original - step
-        lower = f()
-        flat[index] = original
-        flat_grad[index] = (upper - lower) / (2 * step)
-    return grad
 
 
 def gradient_errors(layer, x, seed=5, step=1e-4):
@@ -51,9 +36,9 @@ def gradient_errors(layer, x, seed=5, step=1e-4):
     def loss():
         return float(np.sum(upstream * layer.forward(x, training=True)))
 
-    errors = {"input": relative_error(grad_input, central_differences(loss, x, step)).max()}
+    errors = {"input": relative_error(grad_input, numerical_gradient(loss, x, step)).max()}
     for name, parameter in layer.named_parameters().items():
-        errors[name] = relative_error(parameter.grad.copy(), central_differences(loss, parameter.value, step)).max()
+        errors[name] = relative_error(parameter.grad.copy(), numerical_gradient(loss, parameter.value, step)).max()
     return errors
 
 

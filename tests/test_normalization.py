@@ -9,7 +9,7 @@ import pytest
 
 import scratchnn
 from scratchnn.conv import Conv2D, MaxPool2D
-from scratchnn.gradcheck import relative_error
+from scratchnn.gradcheck import numerical_gradient, relative_error
 from scratchnn.normalization import BatchNorm
 
 
@@ -124,16 +124,7 @@ def gradient_errors(layer, x, training, step=1e-5, seed=6):
     numeric = {"input": x, "weight": layer.weight.value, "bias": layer.bias.value}
     errors = {}
     for name, array in numeric.items():
-        estimate = np.zeros_like(array)
-        flat, flat_estimate = array.reshape(-1), estimate.reshape(-1)
-        for index in range(flat.size):
-            original = flat[index]
-            flat[index] = original + step
-            upper = loss()
-            flat[index] = original - step
-            lower = loss()
-            flat[index] = original
-            flat_estimate[index] = (upper - lower) / (2 * step)
+        estimate = numerical_gradient(loss, array, step)
         errors[name] = relative_error(analytic[name], estimate).max()
     return errors
 

@@ -190,44 +190,23 @@ def run_xor(args):
     return 0
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def _number(convert, words, minimum, inclusive):
+    """An argparse type: text -> int or float that is finite and > minimum (>= if inclusive)."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}") from None
+        if not (value >= minimum if inclusive else value > minimum) or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {words}, got {text!r}")
+        return value
+    return parse
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text!r}")
-    return value
-
-
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative number, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a non-negative finite number, got {text!r}")
-    return value
+_positive_int = _number(int, "a positive integer", 1, inclusive=True)
+_non_negative_int = _number(int, "a non-negative integer", 0, inclusive=True)
+_positive_float = _number(float, "a positive finite number", 0.0, inclusive=False)
+_non_negative_float = _number(float, "a non-negative finite number", 0.0, inclusive=True)
 
 
 def _noise(text):

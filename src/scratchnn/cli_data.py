@@ -20,6 +20,7 @@ import os
 
 import numpy as np
 
+from .datasets.tabular import _is_number
 from .datasets import (FASHION_MNIST_CLASSES, load_csv, load_fashion_mnist, load_mnist, make_dataset,
                        train_test_split)
 from .datasets.toy import DATASETS as TOY_SETS
@@ -215,14 +216,6 @@ def _target_position(path, target, header, width):
         where = f"its columns are {header}" if header is not None else "it has no header row"
         raise ValueError(f"--target {column!r} is not a column of {path}: {where}")
     return header.index(column)
-
-
-def _is_number(cell):
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
 
 
 def expected_features(net):

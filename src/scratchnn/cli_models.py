@@ -179,7 +179,7 @@ ARCHITECTURES = {"mlp": _mlp, "cnn": _custom}
 def build_network(args, data):
     """The network the `train` command line asks for (``args.model``, default "mlp"), with
     the class names of `data`."""
-    net = ARCHITECTURES["cnn" if getattr(args, "layers", None) else args.model](args, data)
+    net = ARCHITECTURES["cnn" if getattr(args, "layers", None) is not None else args.model](args, data)
     net.classes = list(data.classes)
     return net
 
