@@ -76,7 +76,7 @@ def as_float_array(name, data, dtype, ndim=None):
         raise ValueError(f"{name} must be a {_ndim_words(ndim)} array, got shape {array.shape}")
     if array.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {array.shape}")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+    if array.dtype.kind == "f" and not _all_finite(array):
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ValueError(f"{name} contains NaN or infinity (first at index {where}, value {array[where]})")
     largest = np.finfo(dtype).max
@@ -87,6 +87,16 @@ def as_float_array(name, data, dtype, ndim=None):
             raise ValueError(f"{name} has values beyond the {np.dtype(dtype).name} range ±{largest:.3g} "
                              f"(first at index {where}, value {array[where]:g}); use dtype=np.float64")
     return array.astype(dtype, copy=False)
+
+
+def _all_finite(array):
+    """Whether every entry is finite. A NaN or an infinity makes the sum non-finite, so one
+    sum (no temporary array) settles the common case; only a non-finite sum, which finite
+    but huge values can also give, needs the entry-by-entry test."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(array.sum()):
+            return True
+    return bool(np.all(np.isfinite(array)))
 
 
 def _ndim_words(ndim):
