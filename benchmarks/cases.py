@@ -103,7 +103,7 @@ def scratchnn_run(case, data, epochs, batches):
 
     net.fit(X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=BATCH, verbose=0,
             callbacks=[EpochTimer()])
-    accuracy = float(np.mean(net.predict(X_test, batch_size=1000).argmax(axis=1) == y_test))
+    accuracy = float(np.mean(net.predict(X_test, batch_size=500).argmax(axis=1) == y_test))
     return seconds, accuracy, lambda rows: net.predict(rows)
 
 
@@ -208,10 +208,12 @@ def main():
     data = load_data(args.case)
     run = {"scratchnn": scratchnn_run, "torch": torch_run, "sklearn": sklearn_run}[args.implementation]
     seconds, accuracy, predict = run(args.case, data, args.epochs, args.batches)
+    train_rss = peak_rss_mb()          # training (and the test-set accuracy) only
     n_train = args.batches * BATCH if args.batches else len(data[0][0])
     flop = (mlp_flop_per_sample() if args.case == "mlp" else cnn_flop_per_sample()) * n_train
     result = {"seconds_per_epoch": seconds, "accuracy": accuracy, "train_rows": n_train,
-              "flop_per_epoch": flop, **inference_timings(predict, data[1][0]), "peak_rss_mb": peak_rss_mb()}
+              "flop_per_epoch": flop, **inference_timings(predict, data[1][0]), "peak_rss_mb": peak_rss_mb(),
+              "peak_rss_train_mb": train_rss}
     print(json.dumps(result))
 
 

@@ -422,3 +422,21 @@ def test_fused_adam_gives_the_same_bits_as_numpy(cls, dtype):
 def test_fused_argument_is_checked():
     with pytest.raises(ValueError, match="fused must be 'auto', True or False"):
         sn.Adam(fused="yes")
+
+
+@pytest.mark.parametrize("fused", [False, "auto"])
+def test_adam_flushes_subnormal_state_to_zero(fused):
+    """A gradient that turns 0 makes m shrink by beta_1 per step into subnormal floats, which
+    are slow; Adam flushes them, in both paths alike, without changing the weights."""
+    value = np.ones(4, dtype=np.float32)
+    parameter = Parameter(value)
+    optimizer = Adam(1e-3, fused=fused)
+    parameter.grad[...] = 1e-3
+    optimizer.step([parameter])
+    parameter.grad[...] = 0.0
+    for _ in range(900):                               # 0.9^900 · 1e-4 is far below float32's tiny
+        optimizer.step([parameter])
+    m, v = optimizer.state[parameter]["m"], optimizer.state[parameter]["v"]
+    tiny = np.finfo(np.float32).tiny
+    assert not np.any((m != 0) & (np.abs(m) < tiny)) and not np.any((v != 0) & (v < tiny))
+    assert np.all(m == 0)

@@ -15,7 +15,7 @@ from .callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCh
                         StepLR)
 from .cli_data import check_data_options, load_data
 from .cli_models import build_network, describe_network
-from .cli_plots import WeightSnapshots, check_plotting, write_training_plots
+from .cli_plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
 from .losses import CrossEntropy
 from .optim import OPTIMIZERS
 
@@ -63,7 +63,7 @@ def run_train(args):
     seconds = time.perf_counter() - started
 
     _report_training(snapshots.epochs_run, len(history.epoch), epochs, seconds, early_stopping)
-    results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"], batch_size=4096)
+    results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"], batch_size=INFERENCE_BATCH)
     correct = round(results["accuracy"] * len(data.X_test))
     print(f"Test accuracy: {results['accuracy']:.4f} ({correct:,} of {len(data.X_test):,} correct), "
           f"test loss {results['loss']:.4f}")

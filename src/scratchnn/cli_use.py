@@ -14,7 +14,7 @@ import sys
 import numpy as np
 
 from .cli_data import check_data_options, expected_features, load_data, read_inputs
-from .cli_plots import check_plotting, probabilities, write_confusion_matrix
+from .cli_plots import INFERENCE_BATCH, check_plotting, probabilities, write_confusion_matrix
 from .io import load, read_npz
 from .losses import CrossEntropy
 
@@ -35,7 +35,7 @@ def run_evaluate(args):
     outputs = _output_width(net, data.X_test[:1])
     if outputs < 2:
         raise ValueError(f"{args.model} gives {outputs} output per row; evaluate needs one logit per class")
-    results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"], batch_size=4096)
+    results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"], batch_size=INFERENCE_BATCH)
     correct = round(results["accuracy"] * len(data.X_test))
     rows = "rows" if args.all_rows else "test rows"
     print(f"{data.name}: {len(data.X_test):,} {rows}")

@@ -156,6 +156,12 @@ class Adam(Optimizer):
         v *= self.beta_2
         np.multiply(grad, grad, out=scratch)
         v += np.multiply(scratch, 1 - self.beta_2, out=scratch)        # v = β2 v + (1 − β2) g²
+        # Where the gradient stays 0 (dead units, always-blank pixels), m shrinks by β1 each step
+        # into subnormal numbers, which CPUs handle up to 100x slower. They cannot move a weight
+        # (lr · m ≈ 1e-41), so we flush them to zero.
+        tiny = np.finfo(value.dtype).tiny
+        np.copyto(m, 0, where=np.abs(m, out=scratch) < tiny)
+        np.copyto(v, 0, where=v < tiny)
         state["step"] += 1
         t = int(state["step"])
         step_size = self.learning_rate / (1 - self.beta_1**t)
@@ -173,7 +179,8 @@ class Adam(Optimizer):
         _fused.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                          scalar(self.beta_1), scalar(1 - self.beta_1), scalar(self.beta_2),
                          scalar(1 - self.beta_2), scalar(math.sqrt(1 - self.beta_2**t)),
-                         scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)))
+                         scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)),
+                         np.finfo(value.dtype).tiny)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
