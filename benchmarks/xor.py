@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import scratchnn as sn  # noqa: E402
+from scratchnn.xor import blog_script  # noqa: E402
 
 X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
 Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
@@ -34,26 +35,13 @@ def initial_weights(seed):
     return rng.uniform(size=(2, 2)), rng.uniform(size=(2, 1))
 
 
-def raw_loop(seed, epochs, learning_rate=0.1):
-    """The blog's script (its loss line included), seeded."""
-    weights_input_hidden, weights_hidden_output = initial_weights(seed)
-    biases_hidden, bias_output = np.zeros((1, 2)), np.zeros((1, 1))
+def raw_loop(seed, epochs):
+    """The blog's script (its loss line included), seeded; predictions of its final weights."""
+    _, (weights_input_hidden, biases_hidden, weights_hidden_output, bias_output) = blog_script(seed, epochs)
 
     def sigmoid(x):
         return 1 / (1 + np.exp(-x))
 
-    for _ in range(epochs):
-        hidden_layer_output = sigmoid(np.dot(X, weights_input_hidden) + biases_hidden)
-        predicted_output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output) + bias_output)
-        loss = np.mean(0.5 * (Y - predicted_output) ** 2)  # noqa: F841 (the blog computes it)
-        error = Y - predicted_output
-        d_output = error * predicted_output * (1 - predicted_output)
-        error_hidden = d_output.dot(weights_hidden_output.T)
-        d_hidden = error_hidden * hidden_layer_output * (1 - hidden_layer_output)
-        weights_hidden_output += hidden_layer_output.T.dot(d_output) * learning_rate
-        bias_output += np.sum(d_output, axis=0, keepdims=True) * learning_rate
-        weights_input_hidden += X.T.dot(d_hidden) * learning_rate
-        biases_hidden += np.sum(d_hidden, axis=0) * learning_rate
     hidden = sigmoid(X @ weights_input_hidden + biases_hidden)
     return sigmoid(hidden @ weights_hidden_output + bias_output)
 

@@ -2,7 +2,6 @@
 central finite differences in float64, stability at extreme inputs, and the error paths."""
 
 import math
-import warnings
 
 import numpy as np
 import pytest
@@ -23,6 +22,8 @@ from scratchnn.activations import (
     softmax,
 )
 from scratchnn.gradcheck import numerical_gradient, relative_error
+
+from helpers import no_fp_trouble
 
 SQRT_2 = math.sqrt(2.0)
 SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
@@ -120,26 +121,6 @@ def random_inputs(seed, shape=(4, 6), low=0.05, high=4.0):
     """Values with |x| in [low, high] and a random sign: away from the ReLU kink at 0."""
     rng = np.random.default_rng(seed)
     return rng.uniform(low, high, size=shape) * rng.choice([-1.0, 1.0], size=shape)
-
-
-class no_fp_trouble:
-    """Any warning is an error, and NumPy raises on overflow, division by zero and invalid
-    operations.
-
-    Underflow is left at NumPy's default (ignored): an exact result smaller than the smallest
-    subnormal, such as sigmoid(-1e4) ≈ e^-10000, correctly rounds to 0.
-    """
-
-    def __enter__(self):
-        self.caught = warnings.catch_warnings()
-        self.caught.__enter__()
-        warnings.simplefilter("error")
-        self.errstate = np.errstate(over="raise", divide="raise", invalid="raise", under="ignore")
-        self.errstate.__enter__()
-
-    def __exit__(self, *exc):
-        self.errstate.__exit__(*exc)
-        return self.caught.__exit__(*exc)
 
 
 # ---- forward ---------------------------------------------------------------------------

@@ -6,7 +6,6 @@
 - save -> load -> predict gives identical outputs for random networks.
 """
 
-import warnings
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import scratchnn as sn
+from helpers import no_fp_trouble
 
 DTYPES = st.sampled_from([np.float32, np.float64])
 EXAMPLES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -38,20 +38,6 @@ def batches(draw, columns=None):
     return draw(finite_arrays(dtype, (rows, cols)))
 
 
-def strict():
-    """Turn every warning into an error, and NumPy's overflow/invalid/divide into exceptions."""
-    catcher = warnings.catch_warnings()
-    catcher.__enter__()
-    warnings.simplefilter("error")
-    state = np.seterr(over="raise", invalid="raise", divide="raise", under="ignore")
-    return catcher, state
-
-
-def relax(catcher, state):
-    np.seterr(**state)
-    catcher.__exit__(None, None, None)
-
-
 ACTIVATIONS = [sn.Sigmoid, sn.Tanh, sn.ReLU, sn.LeakyReLU, sn.ELU, sn.GELU,
                lambda: sn.GELU(approximate="tanh"), sn.Softmax, sn.Identity]
 
@@ -62,12 +48,9 @@ ACTIVATIONS = [sn.Sigmoid, sn.Tanh, sn.ReLU, sn.LeakyReLU, sn.ELU, sn.GELU,
 def test_activations_never_warn_or_produce_nan(make, x):
     layer = make()
     upstream = np.ones_like(x)
-    catcher, state = strict()
-    try:
+    with no_fp_trouble():
         y = layer.forward(x, training=True)
         grad = layer.backward(upstream)
-    finally:
-        relax(catcher, state)
     assert y.shape == x.shape and grad.shape == x.shape
     assert not np.isnan(y).any() and not np.isnan(grad).any()
     if not isinstance(layer, (sn.ReLU, sn.LeakyReLU, sn.ELU, sn.GELU, sn.Identity)):
@@ -80,12 +63,9 @@ def test_cross_entropy_is_finite_at_any_logits(logits, data):
     labels = data.draw(hnp.arrays(np.int64, (logits.shape[0],), elements=st.integers(0, logits.shape[1] - 1)))
     targets = data.draw(st.sampled_from([labels, np.eye(logits.shape[1], dtype=logits.dtype)[labels]]))
     loss = sn.CrossEntropy()
-    catcher, state = strict()
-    try:
+    with no_fp_trouble():
         value = loss(logits, targets)
         grad = loss.backward()
-    finally:
-        relax(catcher, state)
     assert np.isfinite(grad).all() and not np.isnan(value)
     # the true value is at most the largest logit gap, which may itself overflow the dtype
     if np.all(np.abs(logits) < np.finfo(logits.dtype).max / 4):
@@ -99,12 +79,9 @@ def test_binary_cross_entropy_is_finite_at_any_input(logits, data):
     probabilities = sn.Sigmoid().forward(logits)
     for loss, predictions in ((sn.BinaryCrossEntropy(from_logits=True), logits),
                               (sn.BinaryCrossEntropy(), probabilities)):
-        catcher, state = strict()
-        try:
+        with no_fp_trouble():
             value = loss(predictions, targets)
             grad = loss.backward()
-        finally:
-            relax(catcher, state)
         assert np.isfinite(grad).all() and not np.isnan(value) and value >= 0
 
 

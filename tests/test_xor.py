@@ -4,35 +4,7 @@ import numpy as np
 import pytest
 
 import scratchnn as sn
-from scratchnn.xor import X, Y, train_xor
-
-
-def blog_loop(seed, epochs=10_000, learning_rate=0.1):
-    """A transcription of the blog's script, seeded; returns what it prints and its weights."""
-    np.random.seed(seed)
-    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
-    y = np.array([[0], [1], [1], [0]])
-
-    def sigmoid(x):
-        return 1 / (1 + np.exp(-x))
-
-    weights_input_hidden = np.random.uniform(size=(2, 2))
-    biases_hidden = np.zeros((1, 2))
-    weights_hidden_output = np.random.uniform(size=(2, 1))
-    bias_output = np.zeros((1, 1))
-    for epoch in range(epochs):
-        hidden_layer_output = sigmoid(np.dot(X, weights_input_hidden) + biases_hidden)
-        predicted_output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output) + bias_output)
-        error = y - predicted_output
-        d_output = error * predicted_output * (1 - predicted_output)
-        error_hidden = d_output.dot(weights_hidden_output.T)
-        d_hidden = error_hidden * hidden_layer_output * (1 - hidden_layer_output)
-        weights_hidden_output += hidden_layer_output.T.dot(d_output) * learning_rate
-        bias_output += np.sum(d_output, axis=0, keepdims=True) * learning_rate
-        weights_input_hidden += X.T.dot(d_hidden) * learning_rate
-        biases_hidden += np.sum(d_hidden, axis=0) * learning_rate
-    weights = [weights_input_hidden, biases_hidden.ravel(), weights_hidden_output, bias_output.ravel()]
-    return predicted_output, weights
+from scratchnn.xor import X, Y, blog_script, train_xor
 
 
 def blog_net(seed):
@@ -57,7 +29,7 @@ def test_the_issue_example_reproduces_the_blog_over_many_seeds():
     blog's printed predictions (the forward pass before the last update) agree to 1e-9."""
     worst = 0.0
     for seed in range(30):
-        printed, blog_weights = blog_loop(seed)
+        printed, blog_weights = blog_script(seed)
         net = blog_net(seed)
         history = net.fit(X, Y, loss=sn.MSE(reduction="sum"), optimizer=sn.SGD(learning_rate=0.1),
                           epochs=10_000, batch_size=None, shuffle=False, verbose=0)
@@ -76,7 +48,7 @@ def test_blog_loss_curve_matches_the_blogs_formula():
     # the blog's loss is np.mean(0.5 (y - p)^2) = our "sum" value / 4
     losses = []
     for epochs in range(1, 51):
-        printed, _ = blog_loop(3, epochs=epochs)
+        printed, _ = blog_script(3, epochs=epochs)
         losses.append(np.mean(0.5 * (Y - printed) ** 2))
     np.testing.assert_allclose(np.array(history.history["loss"]) / 4, losses, rtol=1e-12)
 

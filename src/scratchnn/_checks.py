@@ -62,6 +62,16 @@ def one_of(name, value, choices):
     return value
 
 
+def instance_or_name(name, value, base, registry, example):
+    """`value` itself if it is a `base` instance, else a new instance of the class the
+    registry gives for the name `value`; a clear error otherwise (used for losses and optimizers)."""
+    if isinstance(value, base):
+        return value
+    if isinstance(value, str):
+        return registry[one_of(name, value, tuple(registry))]()
+    raise TypeError(f"{name} must be a scratchnn {name} (e.g. {example}) or its name, got {describe(value)}")
+
+
 def as_float_array(name, data, dtype, ndim=None):
     """Convert `data` to a float array of `dtype`, refusing non-numeric, empty or non-finite data."""
     if isinstance(data, np.ndarray) and (data.dtype == object or data.dtype.kind in "USV"):

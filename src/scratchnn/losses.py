@@ -15,7 +15,7 @@ array([[-0.2]])
 
 import numpy as np
 
-from ._checks import describe, one_of
+from ._checks import describe, instance_or_name, one_of
 from .activations import log_softmax, sigmoid, softmax
 
 
@@ -203,8 +203,4 @@ LOSSES = {
 
 def get_loss(loss):
     """A loss from an instance or a name ("mse", "mae", "binary_cross_entropy", "cross_entropy")."""
-    if isinstance(loss, Loss):
-        return loss
-    if isinstance(loss, str):
-        return LOSSES[one_of("loss", loss, tuple(LOSSES))]()
-    raise TypeError(f"loss must be a scratchnn loss (e.g. sn.MSE()) or its name, got {describe(loss)}")
+    return instance_or_name("loss", loss, Loss, LOSSES, "sn.MSE()")

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from . import _fused
-from ._checks import describe, number_in_range, one_of, positive_number
+from ._checks import describe, instance_or_name, number_in_range, positive_number
 
 
 class Optimizer:
@@ -268,8 +268,4 @@ OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "ada
 
 def get_optimizer(optimizer):
     """An optimizer from an instance or a name ("sgd", "adam", "adamw", "rmsprop", "adagrad")."""
-    if isinstance(optimizer, Optimizer):
-        return optimizer
-    if isinstance(optimizer, str):
-        return OPTIMIZERS[one_of("optimizer", optimizer, tuple(OPTIMIZERS))]()
-    raise TypeError(f"optimizer must be a scratchnn optimizer (e.g. sn.SGD(0.1)) or its name, got {describe(optimizer)}")
+    return instance_or_name("optimizer", optimizer, Optimizer, OPTIMIZERS, "sn.SGD(0.1)")

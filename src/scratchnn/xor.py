@@ -28,6 +28,42 @@ BLOG = {"hidden": 2, "epochs": 10_000, "learning_rate": 0.1}
 DEFAULT = {"hidden": 8, "epochs": 300, "learning_rate": 0.1}
 
 
+def blog_script(seed, epochs=10_000, learning_rate=0.1):
+    """The blog's script, line for line, seeded with ``np.random.seed(seed)``: the reference
+    that the tests and `benchmarks/xor.py` hold the library against.
+
+    Returns what it prints (the forward pass of its last epoch) and its final weights
+    [weights_input_hidden, biases_hidden, weights_hidden_output, bias_output]. Its sigmoid is
+    the blog's own, which overflows below about -709: keep to the blog's small inputs.
+    """
+    np.random.seed(seed)
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]])
+    y = np.array([[0], [1], [1], [0]])
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    weights_input_hidden = np.random.uniform(size=(2, 2))
+    biases_hidden = np.zeros((1, 2))
+    weights_hidden_output = np.random.uniform(size=(2, 1))
+    bias_output = np.zeros((1, 1))
+    predicted_output = None
+    for _ in range(epochs):
+        hidden_layer_output = sigmoid(np.dot(X, weights_input_hidden) + biases_hidden)
+        predicted_output = sigmoid(np.dot(hidden_layer_output, weights_hidden_output) + bias_output)
+        loss = np.mean(0.5 * (y - predicted_output) ** 2)  # noqa: F841 (the blog computes it)
+        error = y - predicted_output
+        d_output = error * predicted_output * (1 - predicted_output)
+        error_hidden = d_output.dot(weights_hidden_output.T)
+        d_hidden = error_hidden * hidden_layer_output * (1 - hidden_layer_output)
+        weights_hidden_output += hidden_layer_output.T.dot(d_output) * learning_rate
+        bias_output += np.sum(d_output, axis=0, keepdims=True) * learning_rate
+        weights_input_hidden += X.T.dot(d_hidden) * learning_rate
+        biases_hidden += np.sum(d_hidden, axis=0) * learning_rate
+    return predicted_output, [weights_input_hidden, biases_hidden.ravel(), weights_hidden_output,
+                              bias_output.ravel()]
+
+
 @dataclass
 class XorResult:
     """What one XOR run gives: the trained network, the predictions printed, the loss curve."""
