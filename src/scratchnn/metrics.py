@@ -9,7 +9,7 @@ its per-sample values, so `fit` can average exactly over an epoch of uneven batc
 
 import numpy as np
 
-from ._checks import describe
+from ._checks import describe, positive_int
 
 
 def predicted_classes(outputs, threshold=0.5):
@@ -84,7 +84,11 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     for name, labels in (("y_true", y_true), ("y_pred", y_pred)):
         if labels.dtype.kind not in "iu" or (labels.size and labels.min() < 0):
             raise ValueError(f"{name} must hold non-negative integer class labels, got {describe(labels)}")
-    num_classes = num_classes or int(max(y_true.max(initial=-1), y_pred.max(initial=-1)) + 1)
+    largest = int(max(y_true.max(initial=-1), y_pred.max(initial=-1)))
+    if num_classes is None:
+        num_classes = largest + 1
+    elif positive_int("num_classes", num_classes) <= largest:
+        raise ValueError(f"num_classes={num_classes}, but the labels go up to {largest}")
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (y_true, y_pred), 1)
     return matrix

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ._checks import as_float_array, describe, positive_int, positive_number
+from .metrics import confusion_matrix
 
 __all__ = [
     "plot_history",
@@ -293,8 +294,7 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, path=None, normalize
     if class_names is not None:
         class_names = _check_class_names(class_names, n_classes)
         n_classes = len(class_names)
-    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(counts, (y_true, y_pred), 1)               # counts[t, p] += 1 for each sample
+    counts = confusion_matrix(y_true, y_pred, n_classes)   # counts[t, p]: true t predicted as p
     if normalize:
         totals = counts.sum(axis=1, keepdims=True)
         matrix = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
