@@ -359,3 +359,17 @@ def test_uniform_with_generator_equals_default_rng_draws():
 def test_initialize_refuses_unknown_name():
     with pytest.raises(ValueError, match="init must be one of .*'he_normal'.*; got 'xavier'"):
         initialize("xavier", (2, 2), np.random.default_rng(0), np.float64)
+
+
+def test_reshape_round_trips_and_names_bad_shapes():
+    from scratchnn.layers import Reshape
+
+    layer = Reshape((1, 28, 28))
+    x = np.arange(2 * 784, dtype=np.float64).reshape(2, 784)
+    y = layer.forward(x)
+    assert y.shape == (2, 1, 28, 28) and np.array_equal(y.reshape(2, -1), x)
+    assert np.array_equal(layer.backward(y), x)
+    with pytest.raises(ValueError, match=r"Reshape to \(N, 1, 28, 28\) needs 784 values per sample, got shape \(2, 10\)"):
+        layer.forward(np.zeros((2, 10)))
+    with pytest.raises(ValueError, match="shape must be a list of positive ints"):
+        Reshape((0, 28))
