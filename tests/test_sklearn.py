@@ -4,6 +4,7 @@ with plain scratchnn training."""
 import pickle
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -192,14 +193,62 @@ def test_alpha_is_sklearns_l2_term_on_weights_only():
     steps = {a: MLPClassifier((5,), solver="sgd", momentum=0.0, learning_rate_init=lr, alpha=a, batch_size=n,
                               shuffle=False, random_state=0, dtype="float64").partial_fit(X, y, classes=[0, 1, 2])
              for a in (0.0, alpha)}
-    initial = sn.Sequential(sn.Dense(4, 5), sn.ReLU(), sn.Dense(5, 3), seed=0, dtype=np.float64)
-    initial_weights = [initial.layers[0].weight.value, initial.layers[2].weight.value]
-    for w0, w_plain, w_decayed in zip(initial_weights, steps[0.0].coefs_, steps[alpha].coefs_):
+    initial = MLPClassifier((5,), learning_rate_init=1e-300, solver="sgd", momentum=0.0,
+                            batch_size=n, random_state=0, dtype="float64").partial_fit(X, y, classes=[0, 1, 2])
+    for w0, w_plain, w_decayed in zip(initial.coefs_, steps[0.0].coefs_, steps[alpha].coefs_):
         np.testing.assert_allclose(w_decayed - w_plain, -lr * alpha / n * w0, atol=1e-12)
     for b_plain, b_decayed in zip(steps[0.0].intercepts_, steps[alpha].intercepts_):
         np.testing.assert_array_equal(b_plain, b_decayed)
-    penalty = 0.5 * alpha / n * sum(float(np.sum(w**2)) for w in initial_weights)
+    penalty = 0.5 * alpha / n * sum(float(np.sum(w**2)) for w in initial.coefs_)
     assert steps[alpha].loss_ == pytest.approx(steps[0.0].loss_ + penalty)
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic", "tanh"])
+def test_same_random_state_starts_from_sklearns_weights(activation):
+    # weights and biases U[-a, a], a = sqrt(f / (fan_in + fan_out)), f = 2 for logistic, else 6,
+    # drawn layer by layer from RandomState(random_state): scikit-learn's own starting point
+    X, y = blobs(30)
+    clf = MLPClassifier((6, 5), activation=activation, solver="sgd", learning_rate_init=1e-300,
+                        random_state=7, dtype="float64").partial_fit(X, y, classes=[0, 1, 2])
+    rng, factor = np.random.RandomState(7), 2.0 if activation == "logistic" else 6.0
+    for fan_in, fan_out, weights, biases in zip((4, 6, 5), (6, 5, 3), clf.coefs_, clf.intercepts_):
+        bound = np.sqrt(factor / (fan_in + fan_out))
+        np.testing.assert_array_equal(weights, rng.uniform(-bound, bound, (fan_in, fan_out)))
+        np.testing.assert_array_equal(biases, rng.uniform(-bound, bound, fan_out))
+
+
+@pytest.mark.parametrize("activation", ["relu", "logistic"])
+def test_sgd_training_is_sklearns_to_rounding(activation):
+    # same random_state, float64, SGD with momentum: same starting weights, same shuffles, same
+    # updates, so the loss curve and the weights are scikit-learn's own
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = blobs(90)
+    settings = dict(hidden_layer_sizes=(8, 6), activation=activation, solver="sgd", momentum=0.9,
+                    learning_rate_init=0.05, alpha=1e-3, batch_size=16, max_iter=6, random_state=11)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SklearnMLP(**settings).fit(X, y)
+        ours = MLPClassifier(**settings, dtype="float64").fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(mine, sklearns, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
+
+
+def test_adam_training_is_sklearns_up_to_where_epsilon_sits():
+    # scikit-learn adds ε to sqrt(v) before the bias correction, scratchnn (as PyTorch) after it:
+    # the same run drifts apart by a little, not by a lot
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = blobs(90)
+    settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, batch_size=16, max_iter=5, random_state=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SklearnMLP(**settings).fit(X, y)
+        ours = MLPClassifier(**settings, dtype="float64").fit(X, y)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=5e-3)
+    assert ours.loss_curve_ != theirs.loss_curve_
 
 
 def test_partial_fit_needs_classes_first_and_counts_one_epoch():
@@ -234,20 +283,23 @@ def test_early_stopping_restores_the_best_epoch():
     np.testing.assert_array_equal(reg.predict(X), upto_best.predict(X))
 
 
-def test_warm_start_continues_like_one_longer_run_with_sgd():
-    # plain SGD keeps no optimizer state, so 5 + 5 warm epochs are exactly 10 epochs
+def test_warm_start_continues_as_sklearns_does():
+    # each fit starts its shuffles from the rows in order again, as scikit-learn's does: with SGD
+    # and float64, 5 + 5 warm epochs land on scikit-learn's weights after its own 5 + 5
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
     X, y = blobs()
     params = dict(hidden_layer_sizes=(8,), solver="sgd", momentum=0.0, learning_rate_init=0.05,
-                  batch_size=32, tol=0.0, n_iter_no_change=100, random_state=0)
-    with pytest.warns(ConvergenceWarning):
-        long = MLPClassifier(max_iter=10, **params).fit(X, y)
-    warm = MLPClassifier(max_iter=5, warm_start=True, **params)
-    with pytest.warns(ConvergenceWarning):
-        warm.fit(X, y)
-    with pytest.warns(ConvergenceWarning):
-        warm.fit(X, y)
-    np.testing.assert_array_equal(warm.predict_proba(X), long.predict_proba(X))
-    assert warm.loss_curve_ == long.loss_curve_ and warm.n_iter_ == 5 and warm.t_ == long.t_
+                  batch_size=32, tol=0.0, n_iter_no_change=100, random_state=0, max_iter=5, warm_start=True)
+    warm, theirs = MLPClassifier(**params, dtype="float64"), SklearnMLP(**params)
+    for _ in range(2):
+        with pytest.warns(ConvergenceWarning):
+            warm.fit(X, y)
+        with pytest.warns(ConvergenceWarning):
+            theirs.fit(X, y)
+    np.testing.assert_allclose(warm.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+    np.testing.assert_allclose(warm.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    assert warm.n_iter_ == 5 and warm.t_ == theirs.t_ == 10 * len(X)
     with pytest.raises(ValueError, match="warm_start can only be used where `y` has the same classes"):
         warm.fit(X[y < 2], y[y < 2])
 
@@ -312,16 +364,39 @@ def test_float64_on_request():
 
 # --- the same numbers as plain scratchnn training --------------------------------------------
 
+def test_partial_fit_calls_are_sklearns():
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = blobs()
+    params = dict(hidden_layer_sizes=(8,), solver="sgd", learning_rate_init=0.05, batch_size=32, random_state=5)
+    ours, theirs = MLPClassifier(**params, dtype="float64"), SklearnMLP(**params)
+    for _ in range(3):
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        theirs.partial_fit(X, y, classes=[0, 1, 2])
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-12)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
+
+
+def same_start(layers, activation, seed, dtype=np.float32):
+    """A Sequential starting from the estimator's weights (scikit-learn's initialization; the
+    layers' own init must be "zeros", which draws nothing)."""
+    from scratchnn.sklearn_network import scikit_learn_init
+
+    net = sn.Sequential(*layers, seed=np.random.RandomState(seed), dtype=dtype)
+    scikit_learn_init(net, activation)
+    return net
+
+
 def test_classifier_equals_sequential_fit_with_sgd_nesterov():
     X, y = blobs()
     clf = MLPClassifier((8,), activation="tanh", solver="sgd", learning_rate_init=0.05, momentum=0.9,
                         nesterovs_momentum=True, alpha=0.0, batch_size=32, max_iter=4, random_state=3,
-                        tol=0.0, n_iter_no_change=100, dtype="float64")
+                        tol=0.0, n_iter_no_change=100, shuffle=False, dtype="float64")
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
-    net = sn.Sequential(sn.Dense(4, 8), sn.Tanh(), sn.Dense(8, 3), seed=3, dtype=np.float64)
+    net = same_start([sn.Dense(4, 8, init="zeros"), sn.Tanh(), sn.Dense(8, 3, init="zeros")], "tanh", 3, np.float64)
     history = net.fit(X, y, loss=sn.CrossEntropy(), optimizer=sn.SGD(0.05, momentum=0.9, nesterov=True),
-                      epochs=4, batch_size=32, verbose=0)
+                      epochs=4, batch_size=32, shuffle=False, verbose=0)
     for ours, plain in zip(clf.coefs_ + clf.intercepts_, [net.layers[0].weight.value, net.layers[2].weight.value,
                                                           net.layers[0].bias.value, net.layers[2].bias.value]):
         np.testing.assert_array_equal(ours, plain)
@@ -330,20 +405,22 @@ def test_classifier_equals_sequential_fit_with_sgd_nesterov():
 
 def test_regressor_and_binary_classifier_equal_sequential_fit_with_adam():
     X, y = regression(100)
-    reg = MLPRegressor((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100)
+    reg = MLPRegressor((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100,
+                       shuffle=False)
     with pytest.warns(ConvergenceWarning):
         reg.fit(X, y)
-    net = sn.Sequential(sn.Dense(4, 8), sn.ReLU(), sn.Dense(8, 1), seed=1)
-    net.fit(X, y, loss=sn.MSE(), optimizer=sn.Adam(0.001), epochs=3, batch_size=25, verbose=0)
+    net = same_start([sn.Dense(4, 8, init="zeros"), sn.ReLU(), sn.Dense(8, 1, init="zeros")], "relu", 1)
+    net.fit(X, y, loss=sn.MSE(), optimizer=sn.Adam(0.001), epochs=3, batch_size=25, shuffle=False, verbose=0)
     np.testing.assert_array_equal(reg.predict(X), net.predict(X).ravel())
 
     X, y = blobs(classes=2)
-    clf = MLPClassifier((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100)
+    clf = MLPClassifier((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100,
+                        shuffle=False)
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
-    net = sn.Sequential(sn.Dense(4, 8), sn.ReLU(), sn.Dense(8, 1), seed=1)   # logits; the estimator
+    net = same_start([sn.Dense(4, 8, init="zeros"), sn.ReLU(), sn.Dense(8, 1, init="zeros")], "relu", 1)   # logits; the estimator
     net.fit(X, y, loss=sn.BinaryCrossEntropy(from_logits=True), optimizer=sn.Adam(0.001), epochs=3,
-            batch_size=25, verbose=0)
+            batch_size=25, shuffle=False, verbose=0)
     np.testing.assert_array_equal(clf.coefs_[1], net.layers[2].weight.value)    # adds a Sigmoid after
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], sigmoid(net.predict(X)).ravel(), rtol=1e-6)
 

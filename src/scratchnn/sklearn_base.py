@@ -98,6 +98,9 @@ class _BaseMLP(BaseEstimator):
         elif n_outputs != self.n_outputs_:
             raise ValueError(f"y has {n_outputs} outputs, but {type(self).__name__} was fitted "
                              f"with {self.n_outputs_}; refit with warm_start=False")
+        elif isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+            # scikit-learn makes RandomState(random_state) afresh on every fit and partial_fit call
+            self.network_.rng.seed(self.random_state)
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = nets.make_optimizer(
                 self.solver, self.learning_rate_init, self.momentum, self.nesterovs_momentum,
@@ -184,10 +187,12 @@ class _BaseMLP(BaseEstimator):
             batch_size = min(self.batch_size, n_samples)
         alpha = 0.0 if self.solver == "adamw" else self.alpha     # adamw decays weights itself
         self.n_iter_ = 0
+        order = np.arange(n_samples)
         for _ in range(self.max_iter):
-            order = network.rng.permutation(n_samples) if self.shuffle else None
-            self.loss_ = nets.train_epoch(network, loss, optimizer, X, targets, batch_size, order,
-                                          alpha, scales)
+            if self.shuffle:
+                order = nets.next_order(network.rng, order)
+            self.loss_ = nets.train_epoch(network, loss, optimizer, X, targets, batch_size,
+                                          order if self.shuffle else None, alpha, scales)
             self.n_iter_ += 1
             self.t_ += n_samples
             self.loss_curve_.append(self.loss_)

@@ -32,20 +32,45 @@ SOLVERS = ("adam", "sgd", "adamw", "rmsprop", "adagrad")
 
 def build_network(n_features, hidden_layer_sizes, n_outputs, activation, dropout, output, seed, dtype):
     """Dense → activation (→ Dropout) per hidden layer, then Dense to the outputs and the output
-    activation: "softmax", "logistic" or "identity" (none). Weights are Glorot-uniform, as in
-    scikit-learn; biases start at zero."""
+    activation: "softmax", "logistic" or "identity" (none). Initialized as scikit-learn does,
+    from the generator that then shuffles the epochs (`scikit_learn_init`)."""
     layers, width = [], n_features
     for size in hidden_layer_sizes:
-        layers += [Dense(width, size), activation_layer(ACTIVATIONS[activation])]
+        # init="zeros" draws nothing: scikit_learn_init below draws the starting values
+        layers += [Dense(width, size, init="zeros"), activation_layer(ACTIVATIONS[activation])]
         if dropout:
             layers.append(Dropout(dropout))
         width = size
-    layers.append(Dense(width, n_outputs))
+    layers.append(Dense(width, n_outputs, init="zeros"))
     if output == "softmax":
         layers.append(Softmax())
     elif output == "logistic":
         layers.append(Sigmoid())
-    return Sequential(*layers, seed=seed, dtype=dtype)
+    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
+        seed = np.random.RandomState(seed)        # what scikit-learn's check_random_state makes of it
+    network = Sequential(*layers, seed=seed, dtype=dtype)
+    scikit_learn_init(network, activation)
+    return network
+
+
+def scikit_learn_init(network, activation):
+    """scikit-learn's MLP initialization, drawn from ``network.rng`` in its order: for each
+    Dense layer, weights then biases, both U[-a, a] with a = sqrt(f / (fan_in + fan_out)),
+    f = 2 for a "logistic" hidden activation and 6 otherwise. With an int ``random_state`` the
+    generator is ``np.random.RandomState(random_state)``, so the starting weights are
+    scikit-learn's own (drawn in float64, then cast)."""
+    factor = 2.0 if activation == "logistic" else 6.0
+    for layer in network.layers:
+        if isinstance(layer, Dense):
+            bound = math.sqrt(factor / (layer.in_features + layer.out_features))
+            layer.weight.value[...] = network.rng.uniform(-bound, bound, layer.weight.value.shape)
+            layer.bias.value[...] = network.rng.uniform(-bound, bound, layer.bias.value.shape)
+
+
+def next_order(rng, order):
+    """The next epoch's row order: `order` shuffled again, as scikit-learn's
+    ``sample_idx = shuffle(sample_idx, random_state)`` does (one ``permutation`` draw)."""
+    return order[rng.permutation(order.shape[0])]
 
 
 def trained_layers(network):
