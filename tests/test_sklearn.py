@@ -236,19 +236,36 @@ def test_sgd_training_is_sklearns_to_rounding(activation):
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
 
 
-def test_adam_training_is_sklearns_up_to_where_epsilon_sits():
-    # scikit-learn adds ε to sqrt(v) before the bias correction, scratchnn (as PyTorch) after it:
-    # the same run drifts apart by a little, not by a lot
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_adam_training_is_sklearns_to_rounding(activation):
+    # scikit-learn adds ε to √v outside the bias correction (ScikitLearnAdam does too)
     from sklearn.neural_network import MLPClassifier as SklearnMLP
 
     X, y = blobs(90)
-    settings = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, batch_size=16, max_iter=5, random_state=2)
+    settings = dict(hidden_layer_sizes=(8,), activation=activation, learning_rate_init=0.01, batch_size=16,
+                    max_iter=8, random_state=2, epsilon=1e-4)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         theirs = SklearnMLP(**settings).fit(X, y)
         ours = MLPClassifier(**settings, dtype="float64").fit(X, y)
-    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=5e-3)
-    assert ours.loss_curve_ != theirs.loss_curve_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-10)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
+
+
+def test_scikit_learn_adam_is_adam_with_epsilon_over_root_of_bias_correction():
+    from scratchnn.sklearn_network import ScikitLearnAdam
+
+    rng = np.random.default_rng(0)
+    value, lr, beta_1, beta_2, eps = rng.normal(size=50), 0.01, 0.9, 0.999, 1e-3
+    parameter = sn.Parameter(value.copy())
+    optimizer, m, v, w = ScikitLearnAdam(lr, epsilon=eps, fused=False), 0.0, 0.0, value.copy()
+    for t in range(1, 6):
+        g = rng.normal(size=50)
+        parameter.grad[...] = g
+        optimizer.step([parameter])
+        m, v = beta_1 * m + (1 - beta_1) * g, beta_2 * v + (1 - beta_2) * g * g
+        w = w - lr * np.sqrt(1 - beta_2**t) / (1 - beta_1**t) * m / (np.sqrt(v) + eps)   # scikit-learn's formula
+    np.testing.assert_allclose(parameter.value, w, rtol=1e-13)
 
 
 def test_partial_fit_needs_classes_first_and_counts_one_epoch():
@@ -377,7 +394,7 @@ def test_partial_fit_calls_are_sklearns():
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-12)
 
 
-def same_start(layers, activation, seed, dtype=np.float32):
+def same_start(layers, activation, seed, dtype=np.float64):
     """A Sequential starting from the estimator's weights (scikit-learn's initialization; the
     layers' own init must be "zeros", which draws nothing)."""
     from scratchnn.sklearn_network import scikit_learn_init
@@ -404,22 +421,24 @@ def test_classifier_equals_sequential_fit_with_sgd_nesterov():
 
 
 def test_regressor_and_binary_classifier_equal_sequential_fit_with_adam():
+    from scratchnn.sklearn_network import ScikitLearnAdam
+
     X, y = regression(100)
     reg = MLPRegressor((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100,
-                       shuffle=False)
+                       shuffle=False, dtype="float64")
     with pytest.warns(ConvergenceWarning):
         reg.fit(X, y)
     net = same_start([sn.Dense(4, 8, init="zeros"), sn.ReLU(), sn.Dense(8, 1, init="zeros")], "relu", 1)
-    net.fit(X, y, loss=sn.MSE(), optimizer=sn.Adam(0.001), epochs=3, batch_size=25, shuffle=False, verbose=0)
+    net.fit(X, y, loss=sn.MSE(), optimizer=ScikitLearnAdam(0.001), epochs=3, batch_size=25, shuffle=False, verbose=0)
     np.testing.assert_array_equal(reg.predict(X), net.predict(X).ravel())
 
     X, y = blobs(classes=2)
     clf = MLPClassifier((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100,
-                        shuffle=False)
+                        shuffle=False, dtype="float64")
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     net = same_start([sn.Dense(4, 8, init="zeros"), sn.ReLU(), sn.Dense(8, 1, init="zeros")], "relu", 1)   # logits; the estimator
-    net.fit(X, y, loss=sn.BinaryCrossEntropy(from_logits=True), optimizer=sn.Adam(0.001), epochs=3,
+    net.fit(X, y, loss=sn.BinaryCrossEntropy(from_logits=True), optimizer=ScikitLearnAdam(0.001), epochs=3,
             batch_size=25, shuffle=False, verbose=0)
     np.testing.assert_array_equal(clf.coefs_[1], net.layers[2].weight.value)    # adds a Sigmoid after
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], sigmoid(net.predict(X)).ravel(), rtol=1e-6)

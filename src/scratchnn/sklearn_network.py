@@ -93,6 +93,17 @@ def make_loss(output, n_outputs):
     return MSE(), 1.0, float(n_outputs)          # ½ mean (p − y)², gradient of ½ Σ_k mean_n (p − y)²
 
 
+class ScikitLearnAdam(Adam):
+    """Adam with ε where scikit-learn (and Keras) put it, outside the bias correction:
+
+        w ← w − lr · √(1 − β2^t) / (1 − β1^t) · m / (√v + ε),
+
+    which is `Adam`'s (PyTorch's) step with ε / √(1 − β2^t) in place of ε: so it is computed."""
+
+    def step_epsilon(self, t):
+        return self.epsilon / math.sqrt(1 - self.beta_2**t)
+
+
 def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2,
                    epsilon, alpha):
     """The scratchnn optimizer for a solver name. Only "adamw" uses ``alpha`` here (as its
@@ -100,7 +111,7 @@ def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, bet
     if solver == "sgd":
         return SGD(learning_rate_init, momentum=momentum, nesterov=nesterovs_momentum and momentum > 0)
     if solver == "adam":
-        return Adam(learning_rate_init, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        return ScikitLearnAdam(learning_rate_init, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
     if solver == "adamw":
         return AdamW(learning_rate_init, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, weight_decay=alpha)
     if solver == "rmsprop":
