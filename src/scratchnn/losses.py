@@ -16,7 +16,7 @@ array([[-0.2]])
 import numpy as np
 
 from ._checks import describe, instance_or_name, one_of
-from .activations import log_softmax, sigmoid, softmax
+from .activations import _shift_by_max, sigmoid
 
 
 class Loss:
@@ -164,8 +164,13 @@ class CrossEntropy(Loss):
         return targets
 
     def forward(self, logits, targets):
-        self.logits, self.targets = logits, targets
-        log_probabilities = log_softmax(logits)
+        self.targets = targets
+        # log softmax(z) = (z − max z) − log Σ e^(z − max z); the exponentials are kept, so that
+        # backward gets softmax(z) = e^(z − max z) / Σ without computing them again
+        shifted = _shift_by_max(logits, axis=1)
+        self.exps = np.exp(shifted)
+        self.sums = self.exps.sum(axis=1, keepdims=True)
+        log_probabilities = shifted - np.log(self.sums)
         self.scale = 1.0 if self.reduction == "sum" else 1.0 / logits.shape[0]
         if targets.ndim == 1:                                    # pick log p of the true class
             per_sample = -log_probabilities[np.arange(logits.shape[0]), targets]
@@ -176,12 +181,13 @@ class CrossEntropy(Loss):
         return _reduce(per_sample, self.scale)
 
     def backward(self):
-        grad = softmax(self.logits)                              # dL/dz = softmax(z) − t
+        grad = self.exps / self.sums                             # dL/dz = softmax(z) − t
         if self.targets.ndim == 1:
             grad[np.arange(grad.shape[0]), self.targets] -= 1
         else:
             grad -= self.targets
-        return grad * grad.dtype.type(self.scale)
+        grad *= grad.dtype.type(self.scale)
+        return grad
 
 
 def _reduce(values, scale):
