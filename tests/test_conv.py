@@ -321,9 +321,10 @@ def distinct_values(shape, seed):
     return np.random.default_rng(seed).permutation(int(np.prod(shape))).reshape(shape) * 1e-3 - 0.3
 
 
+@pytest.mark.parametrize("fused", [False, "auto"])
 @pytest.mark.parametrize("kernel, stride, size", POOL_CASES)
-def test_max_pool_matches_naive_loops_and_finite_differences(kernel, stride, size):
-    layer = MaxPool2D(kernel, stride)
+def test_max_pool_matches_naive_loops_and_finite_differences(kernel, stride, size, fused):
+    layer = MaxPool2D(kernel, stride, fused=fused)
     x = distinct_values((2, 3) + size, seed=11)
     expected = naive_pool(x, pair(kernel), pair(stride if stride is not None else kernel), max)
     np.testing.assert_array_equal(layer.forward(x), expected)
@@ -351,15 +352,49 @@ def test_max_pool_in_cache_sized_chunks_matches_one_image_at_a_time():
         np.testing.assert_array_equal(grad[n:n + 1], single.backward(upstream[n:n + 1]))
 
 
-def test_max_pool_ties_send_the_gradient_to_the_first_maximum():
+@pytest.mark.parametrize("fused", [False, "auto"])
+def test_max_pool_ties_send_the_gradient_to_the_first_maximum(fused):
     x = np.zeros((1, 1, 4, 4))
     x[0, 0, 2:, 2:] = [[1.0, 1.0], [1.0, 0.5]]
-    layer = MaxPool2D(2)
+    layer = MaxPool2D(2, fused=fused)
     layer.forward(x)
     grad = layer.backward(np.ones((1, 1, 2, 2)))
     expected = np.zeros((4, 4))
     expected[0, 0] = expected[0, 2] = expected[2, 0] = expected[2, 2] = 1    # first in row-major order
     np.testing.assert_array_equal(grad[0, 0], expected)
+
+
+needs_numba = pytest.mark.skipif(not conv_module._fused.available, reason="Numba is not installed")
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [(8, 8), (7, 9), (2, 2), (28, 28)])
+def test_fused_max_pool_gives_the_numpy_paths_bits(size, dtype):
+    rng = np.random.default_rng(21)
+    x = rng.integers(-2, 3, size=(3, 4) + size).astype(dtype)       # many ties
+    x[0, 0, 0, 0], x[1, 2, 1, 1] = np.nan, -np.inf
+    fused, plain = MaxPool2D(2, fused=True), MaxPool2D(2, fused=False)
+    y_fused, y_plain = fused.forward(x), plain.forward(x)
+    assert fused.argmax is not None and plain.argmax is None          # both paths really ran
+    np.testing.assert_array_equal(y_fused, y_plain)                    # NaN where NumPy has NaN
+    upstream = rng.normal(size=y_plain.shape).astype(dtype)
+    upstream[0, 1, 0, 0] = np.inf
+    with np.errstate(invalid="ignore"):                                # inf · 0 in both
+        assert fused.backward(upstream).tobytes() == plain.backward(upstream).tobytes()   # signed zeros too
+
+
+def test_max_pool_fused_argument():
+    assert "fused" not in MaxPool2D(2, fused=False).get_config()      # a runtime choice, not the model
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
+        MaxPool2D(2, fused="yes")
+    if not conv_module._fused.available:
+        with pytest.raises(ValueError, match=r"fused=True needs Numba: pip install scratchnn\[fast\]"):
+            MaxPool2D(2, fused=True)
+    # other windows always take the NumPy path, whatever `fused` says
+    layer = MaxPool2D(3, 2, fused="auto")
+    layer.forward(np.zeros((1, 1, 7, 7)))
+    assert layer.argmax is None
 
 
 def test_pool_float32_matches_float64():

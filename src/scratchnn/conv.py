@@ -27,6 +27,7 @@ import numbers
 
 import numpy as np
 
+from . import _fused
 from ._checks import describe, positive_int
 from .init import check_init_name
 from .layers import Layer, Parameter
@@ -389,15 +390,38 @@ class MaxPool2D(_Pool2D):
     along the width first (kw − 1 comparisons per output column, for every input row), then
     along the height (kh − 1): two passes over strided views, no copy of the windows.
 
+    For the common 2x2 window with stride 2, ``fused="auto"`` (the default) uses a compiled
+    loop instead when Numba is installed (``pip install scratchnn[fast]``): one pass over x
+    forward and one over dL/dx backward instead of a dozen NumPy passes, 2.5x faster on the
+    benchmark CNN's first pooling layer. It gives the same bits (tests check);
+    ``fused=False`` always runs the NumPy code.
+
     >>> MaxPool2D(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))
     array([[[[ 5.,  7.],
              [13., 15.]]]])
     """
 
+    def __init__(self, kernel_size, stride=None, fused="auto"):
+        super().__init__(kernel_size, stride)
+        if fused not in ("auto", True, False):
+            raise ValueError(f"fused must be 'auto', True or False, got {describe(fused)}")
+        if fused is True and not _fused.available:
+            raise ValueError("fused=True needs Numba: pip install scratchnn[fast]")
+        self.fused = fused
+
+    def _use_fused(self, x):
+        return (bool(self.fused) and _fused.available and self.kernel_size == self.stride == (2, 2)
+                and x.dtype in (np.float32, np.float64))
+
     def forward(self, x, training=False):
         (out_h, out_w), _ = self._begin(x)
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
         y = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
+        if self._use_fused(x):
+            self.argmax = np.empty(y.shape, np.uint8)
+            _fused.max_pool_2x2_forward(x, y, self.argmax)
+            return y
+        self.argmax = None
         work = self._workspace(x.shape, x.dtype)
         row_max, self.column_argmax, self.row_argmax = work.row_max, work.column_argmax, work.row_argmax
         for batch in _cache_sized_chunks(x):       # the views of a chunk stay in the CPU cache
@@ -411,6 +435,10 @@ class MaxPool2D(_Pool2D):
 
     def backward(self, grad_output):
         (kh, kw), (sh, sw), (out_h, out_w) = self.kernel_size, self.stride, self.out_size
+        if getattr(self, "argmax", None) is not None:       # the forward pass ran fused
+            grad_input, _ = self._new_grad_input(grad_output.dtype)
+            _fused.max_pool_2x2_backward(grad_output, self.argmax, grad_input)
+            return grad_input
         height, width = self.input_shape[2:]
         # the same two steps in reverse: dL/dy to the row that held the max, then to its column;
         # windows that overlap add up, and pixels no window covers get 0
