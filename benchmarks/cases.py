@@ -2,8 +2,8 @@
 
     python benchmarks/cases.py IMPLEMENTATION CASE [--epochs N] [--batches N] [--threads T]
 
-IMPLEMENTATION is scratchnn, torch, sklearn or matmul (NumPy's matmul rate at the case's
-shapes); CASE is mlp (784-256-128-10 ReLU) or cnn (two 3x3 convolutions with pooling, then
+IMPLEMENTATION is scratchnn, scratchnn-threads (``fit(threads=T)``: each batch split over T
+threads), torch, sklearn or matmul (NumPy's matmul rate at the case's shapes); CASE is mlp (784-256-128-10 ReLU) or cnn (two 3x3 convolutions with pooling, then
 3136-128-10). Everything else (data, architecture, optimizer, batch size) is the same for all:
 Fashion-MNIST, float32, softmax cross-entropy, Adam 1e-3, batch 128, shuffled each epoch.
 `run.py` starts one process per (implementation, case) with the same thread count.
@@ -78,7 +78,9 @@ def _time(function):
 
 # --- scratchnn --------------------------------------------------------------------------
 
-def scratchnn_run(case, data, epochs, batches):
+def scratchnn_run(case, data, epochs, batches, threads=None):
+    """scratchnn's Sequential.fit; ``threads``: fit's own option (each batch split over that
+    many threads, one replica of the network each), None for the default single fit thread."""
     import scratchnn as sn
 
     (X, y), (X_test, y_test) = data
@@ -102,7 +104,7 @@ def scratchnn_run(case, data, epochs, batches):
             seconds.append(time.perf_counter() - self.start)
 
     net.fit(X, y, loss=loss, optimizer=optimizer, epochs=epochs, batch_size=BATCH, verbose=0,
-            callbacks=[EpochTimer()])
+            callbacks=[EpochTimer()], threads=threads)
     accuracy = float(np.mean(net.predict(X_test, batch_size=500).argmax(axis=1) == y_test))
     return seconds, accuracy, lambda rows: net.predict(rows)
 
@@ -191,7 +193,7 @@ def matmul_rate(case):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("implementation", choices=["scratchnn", "torch", "sklearn", "matmul"])
+    parser.add_argument("implementation", choices=["scratchnn", "scratchnn-threads", "torch", "sklearn", "matmul"])
     parser.add_argument("case", choices=["mlp", "cnn"])
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batches", type=int, default=0, help="train on only this many batches per epoch")
@@ -206,7 +208,8 @@ def main():
 
         torch.set_num_threads(args.threads)
     data = load_data(args.case)
-    run = {"scratchnn": scratchnn_run, "torch": torch_run, "sklearn": sklearn_run}[args.implementation]
+    run = {"scratchnn": scratchnn_run, "torch": torch_run, "sklearn": sklearn_run,
+           "scratchnn-threads": lambda *a: scratchnn_run(*a, threads=args.threads)}[args.implementation]
     seconds, accuracy, predict = run(args.case, data, args.epochs, args.batches)
     train_rss = peak_rss_mb()          # training (and the test-set accuracy) only
     n_train = args.batches * BATCH if args.batches else len(data[0][0])

@@ -508,6 +508,22 @@ def test_layers_spec_builds_and_trains_a_custom_stack(capsys, tmp_path):
     assert code == 0 and [type(layer).__name__ for layer in sn.load(model).layers][1:3] == ["Dense", "ReLU"]
 
 
+def test_threads_train_the_same_network_and_refuse_batch_norm(capsys, tmp_path):
+    pytest.importorskip("threadpoolctl")
+    runs = {}
+    for threads in ("1", "2"):
+        model = tmp_path / f"net{threads}.npz"
+        code, out, err = run(capsys, "train", "moons", "--samples", "200", "--epochs", "3", "--dtype", "float64",
+                             "--threads", threads, "--out", model, "--verbose", "0")
+        assert code == 0 and err == ""
+        runs[threads] = sn.load(model).flat_parameter.value
+    np.testing.assert_allclose(runs["2"], runs["1"], rtol=1e-8, atol=1e-10)   # the same run, up to rounding
+    code, out, err = run(capsys, "train", "moons", "--samples", "200", "--epochs", "1", "--threads", "2",
+                         "--layers", "dense:8,bn,relu")
+    assert_one_line_error(code, err, "threads=2 splits each batch, but layer 2 BatchNorm")
+    assert "Network:" not in out                                     # refused before training
+
+
 @pytest.mark.parametrize("spec, fragment", [
     ("dense:8,wiggle", "--layers: unknown token 'wiggle'"),
     ("dense:x", "--layers: bad token 'dense:x'"),

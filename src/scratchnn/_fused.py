@@ -40,7 +40,7 @@ if available:
             denominator = np.sqrt(v_i) / correction_2 + epsilon   # √v̂ + ε, v̂ = v / (1 − β2^t)
             value[i] -= (m_i / denominator) * step_size           # w ← w − lr · m̂ / (√v̂ + ε)
 
-    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
     def max_pool_2x2_forward(x, y, argmax):
         """2x2 max pooling, stride 2: y[n, c, r, s] = max of x[n, c, 2r:2r+2, 2s:2s+2], and
         argmax = the position (0 1 / 2 3) of its first maximum in row-major order. Selects
@@ -64,7 +64,7 @@ if available:
                         y_row[s] = best if not nan else best + np.nan
                         argmax_row[s] = where
 
-    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
     def max_pool_2x2_backward(grad_output, argmax, grad_input):
         """dL/dx = dL/dy at each 2x2 window's argmax and dL/dy · 0 at its other three pixels
         (the NumPy path's g · [argmax == k], signed zeros included). Pixels no window covers

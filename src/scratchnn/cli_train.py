@@ -15,6 +15,7 @@ from .callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCh
                         StepLR)
 from .cli_data import check_data_options, load_data
 from .cli_models import build_network, describe_network
+from .parallel import check_threads
 from .cli_plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
 from .losses import CrossEntropy
 from .optim import OPTIMIZERS
@@ -42,6 +43,7 @@ def run_train(args):
     if args.plots is not None:
         check_plotting(args.plots, animation=data.is_plane)
     net = build_network(args, data)
+    check_threads(net, args.threads)                 # e.g. BatchNorm with --threads 2: refused now
     optimizer = OPTIMIZERS[args.optimizer]() if learning_rate is None else OPTIMIZERS[args.optimizer](learning_rate)
     callbacks, early_stopping = _callbacks(args, epochs)
     snapshots = WeightSnapshots(epochs, keep=args.plots is not None and data.is_plane)
@@ -54,7 +56,7 @@ def run_train(args):
                           epochs=epochs, batch_size=batch_size, verbose=args.verbose,
                           validation_split=args.validation_split, metrics=["accuracy"],
                           callbacks=callbacks + [snapshots],
-                          resume_from=args.checkpoint if args.resume else None)
+                          resume_from=args.checkpoint if args.resume else None, threads=args.threads)
     except KeyboardInterrupt:
         if args.checkpoint is None or not os.path.isfile(args.checkpoint):
             raise

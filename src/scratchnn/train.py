@@ -10,6 +10,7 @@ One epoch: shuffle (with the model's seed), then for each mini-batch
 then validation, metrics, callbacks. Everything is checked before the first batch.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from .callbacks import Callback, History, ProgressLogger
 from .losses import BinaryCrossEntropy, CrossEntropy, get_loss
 from .metrics import METRICS, check_metrics
 from .optim import get_optimizer
+from .parallel import ThreadedBatches, check_threads
 
 
 class DivergedError(RuntimeError):
@@ -38,7 +40,8 @@ class Training:
 
 
 def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
-        validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None):
+        validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None,
+        threads=None):
     """Train `model`; see `Sequential.fit` for the arguments. Returns a `History`."""
     loss, optimizer = get_loss(loss), get_optimizer(optimizer)
     epochs = positive_int("epochs", epochs)
@@ -52,6 +55,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
     validation_split = number_in_range("validation_split", validation_split, 0.0, 1.0, high_open=True)
     if validation_split and validation_data is not None:
         raise ValueError("pass validation_data or validation_split, not both")
+    threads = check_threads(model, threads)
     X, y = model.check_data(X, y, loss)
     validation = None
     if validation_data is not None:
@@ -82,45 +86,65 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
     if checkpoint is not None:
         checkpoint.restore(training)
     threshold = 0.0 if isinstance(loss, BinaryCrossEntropy) and loss.from_logits else 0.5
+    batches = ThreadedBatches(model, loss, threads) if threads > 1 else None
+    try:
+        _epochs(training, X, y, validation, shuffle, batch_size, metrics, threshold, verbose, batches)
+    finally:
+        if batches is not None:
+            batches.close()
+    for callback in training.callbacks:
+        callback.on_train_end(training)
+    return training.history
+
+
+def _epochs(training, X, y, validation, shuffle, batch_size, metrics, threshold, verbose, batches):
+    """The epochs of `fit`, from the one after ``training.epoch`` to ``training.epochs``."""
+    model, loss, optimizer = training.model, training.loss, training.optimizer
+    n_samples = len(X)
     parameters = [model.flat_parameter]      # one update over all weights at once (see model._gather)
     last_finite = np.empty_like(model.flat_parameter.value)
 
     # Overflow shows up as a non-finite loss, which stops training with a clear error below;
     # NumPy's own overflow warnings would only repeat it less clearly.
     with np.errstate(over="ignore", invalid="ignore"):
-        for epoch in range(training.epoch + 1, epochs):
+        for epoch in range(training.epoch + 1, training.epochs):
             for callback in training.callbacks:
                 callback.on_epoch_begin(training, epoch)
             np.copyto(last_finite, model.flat_parameter.value)     # to fall back on if we diverge
             order = model.rng.permutation(n_samples) if shuffle else None
             sums = dict.fromkeys(["loss", *metrics], 0.0)
-            for batch, start in enumerate(range(0, n_samples, batch_size)):
-                if batch_size == n_samples and order is None:
-                    X_batch, y_batch = X, y
-                elif order is None:
-                    X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
-                else:
-                    rows = order[start:start + batch_size]
-                    X_batch, y_batch = X[rows], y[rows]
-                outputs = model.forward(X_batch, training=True)
-                value = loss.forward(outputs, y_batch)
-                if not math.isfinite(value):
-                    if not np.all(np.isfinite(model.flat_parameter.value)):   # else keep the current ones
-                        np.copyto(model.flat_parameter.value, last_finite)
-                    for callback in training.callbacks:
-                        callback.on_train_end(training)
-                    raise DivergedError(
-                        f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
-                        "stopped with the last finite weights (try a smaller learning_rate)")
-                sums["loss"] += float(value) * len(X_batch)
-                for name in metrics:
-                    sums[name] += _metric(name, y_batch, outputs, threshold)
-                model.zero_grad()
-                model.backward(loss.backward(), input_grad=False)
-                optimizer.step(parameters)
-                if verbose:
-                    for callback in training.callbacks:
-                        callback.on_batch_end(training, batch, {"loss": value})
+            with batches.one_blas_thread() if batches else contextlib.nullcontext():
+                for batch, start in enumerate(range(0, n_samples, batch_size)):
+                    if batch_size == n_samples and order is None:
+                        X_batch, y_batch = X, y
+                    elif order is None:
+                        X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
+                    else:
+                        rows = order[start:start + batch_size]
+                        X_batch, y_batch = X[rows], y[rows]
+                    if batches is not None:              # forward and backward split over threads
+                        value, outputs = batches.step(X_batch, y_batch)
+                    else:
+                        outputs = model.forward(X_batch, training=True)
+                        value = loss.forward(outputs, y_batch)
+                    if not math.isfinite(value):
+                        if not np.all(np.isfinite(model.flat_parameter.value)):   # else keep the current ones
+                            np.copyto(model.flat_parameter.value, last_finite)
+                        for callback in training.callbacks:
+                            callback.on_train_end(training)
+                        raise DivergedError(
+                            f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
+                            "stopped with the last finite weights (try a smaller learning_rate)")
+                    sums["loss"] += float(value) * len(X_batch)
+                    for name in metrics:
+                        sums[name] += _metric(name, y_batch, outputs, threshold)
+                    if batches is None:
+                        model.zero_grad()
+                        model.backward(loss.backward(), input_grad=False)
+                    optimizer.step(parameters)
+                    if verbose:
+                        for callback in training.callbacks:
+                            callback.on_batch_end(training, batch, {"loss": value})
             logs = {name: total / n_samples for name, total in sums.items()}
             if validation is not None:
                 logs.update(_evaluate(model, loss, *validation, metrics, threshold, batch_size, "val_"))
@@ -131,9 +155,6 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
                 callback.on_epoch_end(training, epoch, logs)
             if training.stop_training:
                 break
-    for callback in training.callbacks:
-        callback.on_train_end(training)
-    return training.history
 
 
 def _metric(name, targets, outputs, threshold):

@@ -1,0 +1,115 @@
+"""fit(..., threads=N): each batch split over N replicas on threads (scratchnn.parallel)."""
+
+import numpy as np
+import pytest
+
+import scratchnn as sn
+from scratchnn.parallel import ThreadedBatches
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+def small_cnn(seed=0, dtype=np.float64, dropout=0.0):
+    layers = [sn.Conv2D(1, 4, 3, padding=1), sn.ReLU(), sn.MaxPool2D(2), sn.Flatten(), sn.Dense(4 * 4 * 4, 8),
+              sn.Tanh()]
+    if dropout:
+        layers.append(sn.Dropout(dropout))
+    return sn.Sequential(*layers, sn.Dense(8, 3), seed=seed, dtype=dtype)
+
+
+def images(n=40, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, 1, 8, 8)), rng.integers(0, 3, n)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_one_batch_gives_the_whole_batchs_loss_and_gradient(threads, reduction):
+    X, y = images(11)                                     # 11 rows: parts of 4, 4, 3 (or 6, 5)
+    serial, split = small_cnn(), small_cnn()
+    loss = sn.CrossEntropy(reduction=reduction)
+    value = loss.forward(serial.forward(X, training=True), y)
+    serial.zero_grad()
+    serial.backward(loss.backward(), input_grad=False)
+    batches = ThreadedBatches(split, sn.CrossEntropy(reduction=reduction), threads)
+    try:
+        split_value, outputs = batches.step(X, y)
+    finally:
+        batches.close()
+    assert split_value == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(outputs, serial.forward(X), rtol=1e-12)
+    np.testing.assert_allclose(split.flat_parameter.grad, serial.flat_parameter.grad, rtol=1e-10, atol=1e-15)
+
+
+def test_fit_with_two_threads_follows_the_one_thread_run():
+    X, y = images(64)
+    runs = {}
+    for threads in (1, 2):
+        net = small_cnn()
+        history = net.fit(X, y, loss="cross_entropy", optimizer=sn.Adam(0.01), epochs=3, batch_size=16,
+                          metrics=["accuracy"], verbose=0, threads=threads)
+        runs[threads] = net, history.history
+    np.testing.assert_allclose(runs[2][0].flat_parameter.value, runs[1][0].flat_parameter.value, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(runs[2][1]["loss"], runs[1][1]["loss"], rtol=1e-10)
+    assert runs[2][1]["accuracy"] == runs[1][1]["accuracy"]
+
+
+def test_batches_smaller_than_the_thread_count_still_train():
+    X, y = images(5)
+    net = small_cnn()
+    history = net.fit(X, y, loss="cross_entropy", optimizer="sgd", epochs=2, batch_size=1, verbose=0, threads=4)
+    assert len(history.history["loss"]) == 2 and np.all(np.isfinite(net.flat_parameter.value))
+
+
+def test_blas_threads_are_restored_after_fit():
+    def blas_threads():
+        return [pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas_threads()
+    X, y = images(16)
+    small_cnn().fit(X, y, loss="cross_entropy", optimizer="adam", batch_size=8, verbose=0, threads=2)
+    assert blas_threads() == before
+
+
+def test_dropout_replicas_draw_their_own_masks_reproducibly():
+    X, y = images(32)
+    weights = []
+    for _ in range(2):
+        net = small_cnn(dropout=0.5)
+        net.fit(X, y, loss="cross_entropy", optimizer=sn.SGD(0.1), epochs=2, batch_size=16, verbose=0, threads=2)
+        weights.append(net.flat_parameter.value.copy())
+    np.testing.assert_array_equal(weights[0], weights[1])        # same seed, same threads: same run
+    net = small_cnn(dropout=0.5)
+    batches = ThreadedBatches(net, sn.CrossEntropy(), 2)
+    try:
+        same_rows = np.concatenate([X[:8], X[:8]])                # both halves see the same images
+        batches.step(same_rows, np.concatenate([y[:8], y[:8]]))
+    finally:
+        batches.close()
+    masks = [replica.layers[6].mask for replica in batches.replicas]
+    assert masks[0].shape == masks[1].shape and not np.array_equal(masks[0], masks[1])
+
+
+def test_divergence_with_threads_keeps_the_last_finite_weights():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 4)).astype(np.float32) * 100
+    y = rng.normal(size=(64, 1)).astype(np.float32) * 100
+    net = sn.Sequential(sn.Dense(4, 8), sn.ReLU(), sn.Dense(8, 1), seed=0)
+    with pytest.raises(sn.DivergedError, match=r"loss became .* at epoch \d+, batch \d+"):
+        net.fit(X, y, loss=sn.MSE(), optimizer=sn.SGD(learning_rate=0.002), epochs=50, batch_size=16, verbose=0,
+                threads=2)
+    assert np.all(np.isfinite(net.flat_parameter.value))
+
+
+def test_bad_threads_are_refused_before_any_work():
+    X, y = images(8)
+    net = small_cnn()
+    before = net.flat_parameter.value.copy()
+    with pytest.raises(ValueError, match="threads must be"):
+        net.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads=0)
+    with pytest.raises(TypeError, match="threads must be"):
+        net.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads=2.5)
+    batch_norm = sn.Sequential(sn.Conv2D(1, 2, 3), sn.BatchNorm(2), sn.Flatten(), sn.Dense(72, 3), seed=0)
+    with pytest.raises(ValueError, match=r"threads=2 splits each batch, but layer 1 BatchNorm\(num_features=2.*use threads=1"):
+        batch_norm.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads=2)
+    np.testing.assert_array_equal(net.flat_parameter.value, before)
