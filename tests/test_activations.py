@@ -350,3 +350,28 @@ def test_the_strict_context_does_catch_overflow():
         np.exp(np.array([1000.0]))
     with pytest.raises(FloatingPointError, match="overflow"), no_fp_trouble():
         1 / (1 + np.exp(-np.array([-1000.0], dtype=np.float32)))   # the blog's formula
+
+
+@pytest.mark.skipif(not __import__("scratchnn")._fused.available, reason="Numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_relu_gradient_gives_the_numpy_lines_bits(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 8, 30, 30)).astype(dtype)             # large enough for the compiled pass
+    x.flat[:5] = [0.0, -0.0, np.nan, np.inf, -np.inf]
+    grad = rng.normal(size=x.shape).astype(dtype)
+    grad.flat[5:9] = [np.inf, np.nan, -np.inf, -0.0]
+    fused, plain = ReLU(fused=True), ReLU(fused=False)
+    np.testing.assert_array_equal(fused.forward(x), plain.forward(x))
+    with np.errstate(invalid="ignore"):                            # inf · 0 in both
+        assert fused.backward(grad).tobytes() == plain.backward(grad).tobytes()   # signed zeros, NaN too
+    small = np.array([[-1.0, 2.0]], dtype)                         # small or strided: the NumPy line
+    fused.forward(small)
+    np.testing.assert_array_equal(fused.backward(np.ones_like(small)), [[0.0, 1.0]])
+
+
+def test_relu_fused_argument():
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
+        ReLU(fused="yes")
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 1"):
+        ReLU(fused=1)
+    assert ReLU(fused=False).get_config() == {}

@@ -1,4 +1,5 @@
-"""Optional fused kernels (the Adam step, max pooling), compiled by Numba when it is installed.
+"""Optional fused kernels (the Adam step, 2x2 max pooling, the ReLU gradient), compiled by
+Numba when it is installed.
 
 The NumPy form of an Adam step makes a dozen passes over the weights (one per operation);
 here each weight is read and written once, in one vectorized loop on one core (BLAS keeps the
@@ -14,12 +15,33 @@ optimizers use NumPy alone.
 
 import numpy as np
 
+from ._checks import describe
+
 try:
     import numba
 except ImportError:          # the optional extra is not installed
     numba = None
 
 available = numba is not None
+
+
+def check_option(fused):
+    """A layer's or optimizer's ``fused`` argument: "auto" (compiled when Numba is installed),
+    True (compiled, Numba required) or False (NumPy only)."""
+    if not ((isinstance(fused, str) and fused == "auto") or fused is True or fused is False):
+        raise ValueError(f"fused must be 'auto', True or False, got {describe(fused)}")
+    if fused is True and not available:
+        raise ValueError("fused=True needs Numba: pip install scratchnn[fast]")
+    return fused
+
+
+def same_layout(*arrays, minimum_size=0):
+    """Whether the arrays are C-contiguous float32/float64 of one shape and dtype, with at
+    least `minimum_size` entries (below that, calling a kernel costs more than it saves)."""
+    first = arrays[0]
+    return (first.size >= minimum_size and first.dtype in (np.float32, np.float64)
+            and all(isinstance(a, np.ndarray) and a.flags.c_contiguous and a.shape == first.shape
+                    and a.dtype == first.dtype for a in arrays))
 
 if available:
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
@@ -81,5 +103,13 @@ if available:
                         top[2 * s + 1] = g * (1.0 if where == 1 else 0.0)
                         bottom[2 * s] = g * (1.0 if where == 2 else 0.0)
                         bottom[2 * s + 1] = g * (1.0 if where == 3 else 0.0)
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    def relu_backward(grad_output, x, zero, grad_input):
+        """dL/dx = dL/dy · [x > 0] over 1-D arrays, in one pass: g where x > 0, else g · 0 (a
+        signed zero, or NaN for an infinite g, as NumPy's g · False gives)."""
+        for k in range(x.shape[0]):
+            g = grad_output[k]
+            grad_input[k] = g if x[k] > 0 else g * zero
 else:
-    adam_step = max_pool_2x2_forward = max_pool_2x2_backward = None
+    adam_step = max_pool_2x2_forward = max_pool_2x2_backward = relu_backward = None

@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 
+from . import _fused
 from ._checks import number_in_range, one_of
 from .layers import Layer
 
@@ -71,13 +72,24 @@ class Tanh(Layer):
 
 
 class ReLU(Layer):
-    """Rectified linear unit: y = max(0, x)."""
+    """Rectified linear unit: y = max(0, x).
+
+    ``fused="auto"`` computes the gradient of large inputs in one compiled pass when Numba is
+    installed (the same bits; ``fused=False``: always the NumPy line below)."""
+
+    def __init__(self, fused="auto"):
+        self.fused = _fused.check_option(fused)
 
     def forward(self, x, training=False):
         self.x = x                                          # kept for backward
         return np.maximum(x, 0)
 
     def backward(self, grad_output):
+        if self.fused and _fused.available and _fused.same_layout(grad_output, self.x, minimum_size=1 << 14):
+            grad_input = np.empty_like(grad_output)
+            _fused.relu_backward(grad_output.reshape(-1), self.x.reshape(-1), grad_output.dtype.type(0),
+                                 grad_input.reshape(-1))
+            return grad_input
         return grad_output * (self.x > 0)                   # dy/dx = 1 if x > 0 else 0
 
 

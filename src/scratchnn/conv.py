@@ -403,11 +403,7 @@ class MaxPool2D(_Pool2D):
 
     def __init__(self, kernel_size, stride=None, fused="auto"):
         super().__init__(kernel_size, stride)
-        if fused not in ("auto", True, False):
-            raise ValueError(f"fused must be 'auto', True or False, got {describe(fused)}")
-        if fused is True and not _fused.available:
-            raise ValueError("fused=True needs Numba: pip install scratchnn[fast]")
-        self.fused = fused
+        self.fused = _fused.check_option(fused)
 
     def _use_fused(self, x):
         return (bool(self.fused) and _fused.available and self.kernel_size == self.stride == (2, 2)

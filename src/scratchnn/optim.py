@@ -125,11 +125,7 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
                  fused="auto"):
         super().__init__(learning_rate)
-        if fused not in ("auto", True, False):
-            raise ValueError(f"fused must be 'auto', True or False, got {describe(fused)}")
-        if fused is True and not _fused.available:
-            raise ValueError("fused=True needs Numba: pip install scratchnn[fast]")
-        self.fused = fused
+        self.fused = _fused.check_option(fused)
         self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
