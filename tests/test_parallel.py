@@ -109,7 +109,60 @@ def test_bad_threads_are_refused_before_any_work():
         net.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads=0)
     with pytest.raises(TypeError, match="threads must be"):
         net.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads=2.5)
-    batch_norm = sn.Sequential(sn.Conv2D(1, 2, 3), sn.BatchNorm(2), sn.Flatten(), sn.Dense(72, 3), seed=0)
-    with pytest.raises(ValueError, match=r"threads=2 splits each batch, but layer 1 BatchNorm\(num_features=2.*use threads=1"):
-        batch_norm.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads=2)
     np.testing.assert_array_equal(net.flat_parameter.value, before)
+
+
+def batch_norm_cnn(seed=0):
+    return sn.Sequential(sn.Conv2D(1, 3, 3, padding=1), sn.BatchNorm(3), sn.ReLU(), sn.MaxPool2D(2), sn.Flatten(),
+                         sn.Dense(48, 6), sn.BatchNorm(6), sn.Tanh(), sn.Dense(6, 3), seed=seed, dtype=np.float64)
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_batch_norm_uses_the_whole_batchs_statistics_across_threads(threads, reduction):
+    X, y = images(11)                                     # uneven parts: 4, 4, 3 rows (or 6, 5)
+    serial, split = batch_norm_cnn(), batch_norm_cnn()
+    loss = sn.CrossEntropy(reduction=reduction)
+    serial_outputs = serial.forward(X, training=True)
+    value = loss.forward(serial_outputs, y)
+    serial.zero_grad()
+    serial.backward(loss.backward(), input_grad=False)
+    batches = ThreadedBatches(split, sn.CrossEntropy(reduction=reduction), threads)
+    try:
+        split_value, outputs = batches.step(X, y)
+    finally:
+        batches.close()
+    assert split_value == pytest.approx(value, rel=1e-12)
+    np.testing.assert_allclose(outputs, serial_outputs, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(split.flat_parameter.grad, serial.flat_parameter.grad, rtol=1e-9, atol=1e-13)
+    for mine, theirs in zip(split.state_dict().items(), serial.state_dict().items()):   # running statistics too
+        np.testing.assert_allclose(mine[1], theirs[1], rtol=1e-12, atol=1e-15)
+    assert all(layer.batch_group is None for replica in batches.replicas for layer in replica.layers
+               if isinstance(layer, sn.BatchNorm))                                  # plain layers again
+
+
+def test_fit_with_batch_norm_and_threads_follows_the_one_thread_run():
+    X, y = images(60)
+    runs = {}
+    for threads in (1, 2):
+        net = batch_norm_cnn()
+        net.fit(X, y, loss="cross_entropy", optimizer=sn.Adam(0.01), epochs=2, batch_size=16, verbose=0,
+                threads=threads)
+        runs[threads] = net
+    for (name, mine), theirs in zip(runs[2].state_dict().items(), runs[1].state_dict().values()):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-7, atol=1e-9, err_msg=name)
+    import copy
+    copy.deepcopy(runs[2])                                        # no threading state left behind
+
+
+def test_an_error_in_one_replica_stops_all_of_them():
+    X, y = images(16)
+    net = batch_norm_cnn()
+    batches = ThreadedBatches(net, sn.CrossEntropy(), 2)
+    bad = y.copy()
+    bad[12] = 7                                                   # the second half's labels are wrong
+    try:
+        with pytest.raises(IndexError, match="index 7 is out of bounds"):
+            batches.step(X, bad)                                  # not a deadlock, not a BrokenBarrierError
+    finally:
+        batches.close()

@@ -42,8 +42,8 @@ def run_train(args):
     data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit)
     if args.plots is not None:
         check_plotting(args.plots, animation=data.is_plane)
+    check_threads(args.threads)                      # threadpoolctl missing: refused before any work
     net = build_network(args, data)
-    check_threads(net, args.threads)                 # e.g. BatchNorm with --threads 2: refused now
     optimizer = OPTIMIZERS[args.optimizer]() if learning_rate is None else OPTIMIZERS[args.optimizer](learning_rate)
     callbacks, early_stopping = _callbacks(args, epochs)
     snapshots = WeightSnapshots(epochs, keep=args.plots is not None and data.is_plane)

@@ -54,6 +54,14 @@ class BatchNorm(Layer):
         self.bias = None
         self.running_mean = None
         self.running_var = None
+        # set by scratchnn.parallel while fit(threads=N) runs: the other replicas of this layer
+        # (a `BatchGroup`), this replica's index in it, and its share n_i / n of the batch
+        self.batch_group, self.replica, self.batch_weight = None, 0, 1.0
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["batch_group"] = None              # threads and locks are not copied or pickled
+        return state
 
     def build(self, rng, dtype):
         super().build(rng, dtype)
@@ -109,9 +117,15 @@ class BatchNorm(Layer):
             if self.count < 2:
                 raise ValueError(f"BatchNorm({channels}) needs more than one value per channel in training, "
                                  f"got input of shape {x.shape}")
-            mean = x.mean(axis=self.axes)                                    # μ_B
-            centered = x - mean.reshape(self.shape)
-            variance = np.square(centered).mean(axis=self.axes)              # σ²_B (biased)
+            if self.batch_group is None:
+                mean = x.mean(axis=self.axes)                                # μ_B
+                centered = x - mean.reshape(self.shape)
+                variance = np.square(centered).mean(axis=self.axes)          # σ²_B (biased)
+            else:                     # fit(threads=N): the batch's rows are spread over replicas
+                self.count = int(self.batch_group.sum(self.replica, np.array([float(self.count)]))[0])
+                mean = self._batch_sum(x) / self.count                  # μ_B over every replica's rows
+                centered = x - mean.reshape(self.shape)
+                variance = self._batch_sum(np.square(centered)) / self.count    # σ²_B
             momentum = self.momentum
             self.running_mean *= 1 - momentum
             self.running_mean += momentum * mean                 # running ← (1 − m)·running + m·μ_B
@@ -135,6 +149,17 @@ class BatchNorm(Layer):
             return grad_output * scale        # statistics fixed: dL/dx = dL/dy · γ / √(σ² + ε)
         # μ_B and σ²_B depend on x too; with m values per channel, the full derivative is
         # dL/dx = γ / √(σ² + ε) · (dL/dy − Σ dL/dy / m − x̂ · Σ (dL/dy · x̂) / m)
+        if self.batch_group is not None:
+            # fit(threads=N): the sums run over the whole batch. Each replica's dL/dy is the
+            # gradient of its own mean loss, n / n_i times its share of the batch's: weight by
+            # n_i / n to add them up, and scale back for this replica's rows.
+            sums = self.batch_group.sum(self.replica, np.stack([grad_bias, grad_weight]) * self.batch_weight)
+            grad_bias, grad_weight = (sums / self.batch_weight).astype(grad_output.dtype)
         mean_grad = (grad_bias / self.count).reshape(self.shape)
         mean_grad_x_hat = (grad_weight / self.count).reshape(self.shape)
         return scale * (grad_output - mean_grad - self.x_hat * mean_grad_x_hat)
+
+    def _batch_sum(self, values):
+        """Σ of `values` over the batch axes and over every replica's rows (fit(threads=N))."""
+        local = values.sum(axis=self.axes, dtype=np.float64)
+        return self.batch_group.sum(self.replica, local).astype(values.dtype)

@@ -18,14 +18,17 @@ is limited to one thread per product while the batches run (``threadpoolctl``, r
 afterwards). NumPy and the compiled kernels release the GIL while they work. On the benchmark
 CNN (2 cores) an epoch takes 1.5x less time.
 
-Not for every model: BatchNorm computes its statistics over the whole batch, which threads
-would split, so models with BatchNorm are refused; Dropout in replica i draws its masks from
-a generator seeded from the model's, so results depend on the number of threads (and are
+BatchNorm's statistics are those of the whole batch, as without threads: its replicas add
+their partial sums together (`BatchGroup`, a barrier where each waits for the others), twice
+forward (mean, then variance) and once backward. Dropout in replica i draws its masks from a
+generator seeded from the model's, so results depend on the number of threads (and are
 reproducible for a given number).
 """
 
 import contextlib
 import copy
+import importlib.util
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,22 +38,39 @@ from .layers import Dropout
 from .normalization import BatchNorm
 
 
-def check_threads(model, threads):
+def check_threads(threads):
     """Validate ``threads`` for `fit` before any work: an int >= 1 (None means 1); above 1 it
-    needs threadpoolctl and a model without BatchNorm."""
+    needs threadpoolctl."""
     threads = positive_int("threads", threads, allow_none=True) or 1
-    if threads == 1:
-        return 1
-    try:
-        import threadpoolctl  # noqa: F401
-    except ImportError:
+    if threads > 1 and importlib.util.find_spec("threadpoolctl") is None:
         raise ImportError(f"threads={threads} needs threadpoolctl to keep BLAS to one thread per "
-                          "replica: pip install threadpoolctl (or scratchnn[fast])") from None
-    for index, layer in enumerate(model.layers):
-        if isinstance(layer, BatchNorm):
-            raise ValueError(f"threads={threads} splits each batch, but layer {index} {layer!r} "
-                             "normalizes over the whole batch; use threads=1 with BatchNorm")
+                          "replica: pip install threadpoolctl (or scratchnn[fast])")
     return threads
+
+
+class BatchGroup:
+    """The replicas of one layer during one batch: `sum` adds an array over all of them.
+
+    Each replica puts its part in a slot and waits at a barrier until all have; then each adds
+    the slots up in the same order (so all get the same bits) and waits again, so that no slot
+    is overwritten before everyone has read it. If a replica fails, `abort` breaks the barrier
+    and the others stop waiting (threading.BrokenBarrierError)."""
+
+    def __init__(self, parties):
+        self.barrier = threading.Barrier(parties)
+        self.slots = [None] * parties
+
+    def sum(self, index, value):
+        self.slots[index] = value
+        self.barrier.wait()
+        total = self.slots[0].copy()
+        for part in self.slots[1:]:
+            total += part
+        self.barrier.wait()
+        return total
+
+    def abort(self):
+        self.barrier.abort()
 
 
 class ThreadedBatches:
@@ -72,6 +92,7 @@ class ThreadedBatches:
         self.mean = getattr(loss, "reduction", "mean") == "mean"
         self.pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="scratchnn-batch")
         self.controller = ThreadpoolController()
+        self.norms = [[layer for layer in replica.layers if isinstance(layer, BatchNorm)] for replica in self.replicas]
 
     def one_blas_thread(self):
         """A context in which BLAS uses one thread per call (each replica is one thread)."""
@@ -85,15 +106,17 @@ class ThreadedBatches:
         n = len(X_batch)
         bounds = np.linspace(0, n, min(self.threads, n) + 1).round().astype(int)
         parts = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+        weights = [(part.stop - part.start) / n if self.mean else 1.0 for part in parts]
+        self._join_norms(len(parts), weights)
         errors = np.geterr()            # NumPy's error settings are per thread: hand ours over
         jobs = [(self.replicas[i], self.losses[i], X_batch[part], y_batch[part], errors)
                 for i, part in enumerate(parts)]
         futures = [self.pool.submit(_forward_backward, *job) for job in jobs[1:]]
-        try:
-            results = [_forward_backward(*jobs[0])]
-        finally:
-            results += [future.result() for future in futures]     # wait for all, even on error
-        weights = [(part.stop - part.start) / n if self.mean else 1.0 for part in parts]
+        outcomes = [_outcome(_forward_backward, *jobs[0])] + [_outcome(future.result) for future in futures]
+        failures = [error for _, error in outcomes if error is not None]
+        if failures:             # the first real error, not the broken barriers it left behind
+            raise next((e for e in failures if not isinstance(e, threading.BrokenBarrierError)), failures[0])
+        results = [result for result, _ in outcomes]
         gradient = self.model.flat_parameter.grad
         scalar = gradient.dtype.type
         if weights[0] != 1.0:
@@ -103,17 +126,43 @@ class ThreadedBatches:
         value = sum(weight * float(part_value) for weight, (part_value, _) in zip(weights, results))
         return value, np.concatenate([outputs for _, outputs in results])
 
+    def _join_norms(self, parts, weights):
+        """Give the BatchNorm layers of the replicas that take part a fresh `BatchGroup` each
+        (one per layer position), their index and their share of the batch; alone, none."""
+        for position in range(len(self.norms[0])):
+            group = BatchGroup(parts) if parts > 1 else None
+            for index, norms in enumerate(self.norms[:parts]):
+                norms[position].batch_group, norms[position].replica = group, index
+                norms[position].batch_weight = weights[index]
+
     def close(self):
         self.pool.shutdown(wait=True)
+        for norms in self.norms:                    # the model is a plain one again
+            for norm in norms:
+                norm.batch_group, norm.replica, norm.batch_weight = None, 0, 1.0
 
 
 def _forward_backward(network, loss, X_part, y_part, errors):
-    with np.errstate(**errors):
-        outputs = network.forward(X_part, training=True)
-        value = loss.forward(outputs, y_part)
-        network.zero_grad()
-        network.backward(loss.backward(), input_grad=False)
+    try:
+        with np.errstate(**errors):
+            outputs = network.forward(X_part, training=True)
+            value = loss.forward(outputs, y_part)
+            network.zero_grad()
+            network.backward(loss.backward(), input_grad=False)
+    except BaseException:
+        for layer in network.layers:                # free the replicas waiting for this one
+            if getattr(layer, "batch_group", None) is not None:
+                layer.batch_group.abort()
+        raise
     return value, outputs
+
+
+def _outcome(function, *args):
+    """(result, None), or (None, the exception) if `function(*args)` raised."""
+    try:
+        return function(*args), None
+    except Exception as error:
+        return None, error
 
 
 def _replica(model, rng):

@@ -55,7 +55,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
     validation_split = number_in_range("validation_split", validation_split, 0.0, 1.0, high_open=True)
     if validation_split and validation_data is not None:
         raise ValueError("pass validation_data or validation_split, not both")
-    threads = check_threads(model, threads)
+    threads = check_threads(threads)
     X, y = model.check_data(X, y, loss)
     validation = None
     if validation_data is not None:
