@@ -133,7 +133,7 @@ def _add_train(commands):
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
     train.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                        help="split each batch over N threads, one copy of the network each (pays off "
-                            "for convolutional networks without BatchNorm; needs threadpoolctl); default 1")
+                            "for convolutional networks, not for MLPs; needs threadpoolctl); default 1")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 a progress bar on a terminal (default), 2 one line per epoch")
     _add_data_options(train)
