@@ -155,6 +155,19 @@ def test_fit_with_batch_norm_and_threads_follows_the_one_thread_run():
     copy.deepcopy(runs[2])                                        # no threading state left behind
 
 
+def test_batch_norm_counts_the_rows_of_every_replica():
+    # 3 rows over 2 threads: 2 + 1. The replica with one row cannot normalize alone, the batch can.
+    X = np.random.default_rng(4).normal(size=(3, 5))
+    net = sn.Sequential(sn.Dense(5, 4), sn.BatchNorm(4), sn.ReLU(), sn.Dense(4, 2), seed=0, dtype=np.float64)
+    serial = sn.Sequential(sn.Dense(5, 4), sn.BatchNorm(4), sn.ReLU(), sn.Dense(4, 2), seed=0, dtype=np.float64)
+    batches = ThreadedBatches(net, sn.CrossEntropy(), 2)
+    try:
+        value, outputs = batches.step(X, np.array([0, 1, 1]))
+    finally:
+        batches.close()
+    np.testing.assert_allclose(outputs, serial.forward(X, training=True), rtol=1e-12)
+
+
 def test_an_error_in_one_replica_stops_all_of_them():
     X, y = images(16)
     net = batch_norm_cnn()

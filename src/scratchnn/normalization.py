@@ -114,6 +114,8 @@ class BatchNorm(Layer):
         self.count = x.size // channels                         # m: values per channel
         self.training = training
         if training:
+            if self.batch_group is not None:      # fit(threads=N): count every replica's rows
+                self.count = int(self.batch_group.sum(self.replica, np.array([float(self.count)]))[0])
             if self.count < 2:
                 raise ValueError(f"BatchNorm({channels}) needs more than one value per channel in training, "
                                  f"got input of shape {x.shape}")
@@ -122,7 +124,6 @@ class BatchNorm(Layer):
                 centered = x - mean.reshape(self.shape)
                 variance = np.square(centered).mean(axis=self.axes)          # σ²_B (biased)
             else:                     # fit(threads=N): the batch's rows are spread over replicas
-                self.count = int(self.batch_group.sum(self.replica, np.array([float(self.count)]))[0])
                 mean = self._batch_sum(x) / self.count                  # μ_B over every replica's rows
                 centered = x - mean.reshape(self.shape)
                 variance = self._batch_sum(np.square(centered)) / self.count    # σ²_B
