@@ -179,3 +179,14 @@ def test_an_error_in_one_replica_stops_all_of_them():
             batches.step(X, bad)                                  # not a deadlock, not a BrokenBarrierError
     finally:
         batches.close()
+
+
+def test_automatic_threads_are_for_convolutional_networks():
+    from scratchnn.parallel import automatic_threads
+
+    cnn, mlp = small_cnn(), sn.Sequential(sn.Dense(4, 8), sn.ReLU(), sn.Dense(8, 2), seed=0)
+    assert automatic_threads(cnn, 128, cores=2) == 2
+    assert automatic_threads(cnn, 128, cores=8) == 2          # at most one thread per 64 rows
+    assert automatic_threads(cnn, 512, cores=8) == 8
+    assert automatic_threads(cnn, 32, cores=2) == 1
+    assert automatic_threads(mlp, 128, cores=2) == 1          # its matrix products use every core already

@@ -131,9 +131,11 @@ def _add_train(commands):
     train.add_argument("--out", metavar="PATH", help="save the trained model here (default: not saved)")
     train.add_argument("--plots", metavar="DIR", help="write pictures of the run into DIR (needs matplotlib)")
     train.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="default float32")
-    train.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    train.add_argument("--threads", type=_threads, default="auto", metavar="N",
                        help="split each batch over N threads, one copy of the network each (pays off "
-                            "for convolutional networks, not for MLPs; needs threadpoolctl); default 1")
+                            "for convolutional networks, not for MLPs; needs threadpoolctl); default "
+                            "auto: one per core and per 64 rows of a batch for networks with a "
+                            "convolution, else 1")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 a progress bar on a terminal (default), 2 one line per epoch")
     _add_data_options(train)
@@ -210,6 +212,11 @@ _positive_int = _number(int, "a positive integer", 1, inclusive=True)
 _non_negative_int = _number(int, "a non-negative integer", 0, inclusive=True)
 _positive_float = _number(float, "a positive finite number", 0.0, inclusive=False)
 _non_negative_float = _number(float, "a non-negative finite number", 0.0, inclusive=True)
+
+
+def _threads(text):
+    """--threads: "auto" or a positive integer."""
+    return "auto" if text == "auto" else _number(int, "'auto' or a positive integer", 1, inclusive=True)(text)
 
 
 def _noise(text):

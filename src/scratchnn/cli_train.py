@@ -15,7 +15,7 @@ from .callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCh
                         StepLR)
 from .cli_data import check_data_options, load_data
 from .cli_models import build_network, describe_network
-from .parallel import check_threads
+from .parallel import automatic_threads, check_threads
 from .cli_plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
 from .losses import CrossEntropy
 from .optim import OPTIMIZERS
@@ -42,13 +42,16 @@ def run_train(args):
     data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit)
     if args.plots is not None:
         check_plotting(args.plots, animation=data.is_plane)
-    check_threads(args.threads)                      # threadpoolctl missing: refused before any work
+    if args.threads != "auto":
+        check_threads(args.threads)                  # threadpoolctl missing: refused before any work
     net = build_network(args, data)
+    threads = automatic_threads(net, batch_size) if args.threads == "auto" else args.threads
     optimizer = OPTIMIZERS[args.optimizer]() if learning_rate is None else OPTIMIZERS[args.optimizer](learning_rate)
     callbacks, early_stopping = _callbacks(args, epochs)
     snapshots = WeightSnapshots(epochs, keep=args.plots is not None and data.is_plane)
     print(data.describe())
-    print(f"Network: {describe_network(net)}; {optimizer!r}, batch size {batch_size}")
+    print(f"Network: {describe_network(net)}; {optimizer!r}, batch size {batch_size}"
+          + (f", {threads} threads" if threads > 1 else ""))
 
     started = time.perf_counter()
     try:
@@ -56,7 +59,7 @@ def run_train(args):
                           epochs=epochs, batch_size=batch_size, verbose=args.verbose,
                           validation_split=args.validation_split, metrics=["accuracy"],
                           callbacks=callbacks + [snapshots],
-                          resume_from=args.checkpoint if args.resume else None, threads=args.threads)
+                          resume_from=args.checkpoint if args.resume else None, threads=threads)
     except KeyboardInterrupt:
         if args.checkpoint is None or not os.path.isfile(args.checkpoint):
             raise

@@ -28,6 +28,7 @@ reproducible for a given number).
 import contextlib
 import copy
 import importlib.util
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -46,6 +47,19 @@ def check_threads(threads):
         raise ImportError(f"threads={threads} needs threadpoolctl to keep BLAS to one thread per "
                           "replica: pip install threadpoolctl (or scratchnn[fast])")
     return threads
+
+
+def automatic_threads(model, batch_size, cores=None):
+    """The thread count the command line picks by default (``--threads auto``): one per core,
+    at most one per 64 rows of a batch, for a network with a convolution (whose elementwise
+    work is what threads spread); 1 for other networks, whose matrix products already use every
+    core, or without threadpoolctl. On the 2-core development machine: 2 for the CNNs."""
+    from .conv import Conv2D
+
+    cores = cores or os.cpu_count() or 1
+    if importlib.util.find_spec("threadpoolctl") is None or not any(isinstance(layer, Conv2D) for layer in model.layers):
+        return 1
+    return max(1, min(cores, batch_size // 64))
 
 
 class BatchGroup:
