@@ -190,3 +190,21 @@ def test_automatic_threads_are_for_convolutional_networks():
     assert automatic_threads(cnn, 512, cores=8) == 8
     assert automatic_threads(cnn, 32, cores=2) == 1
     assert automatic_threads(mlp, 128, cores=2) == 1          # its matrix products use every core already
+
+
+@pytest.mark.parametrize("make_seed", [lambda: 7, lambda: np.random.RandomState(7)])
+def test_resume_with_threads_and_dropout_equals_an_uninterrupted_run(tmp_path, make_seed):
+    X, y = images(48)
+
+    def run(epochs, path, resume=False):
+        net = small_cnn(seed=make_seed(), dropout=0.3)
+        history = net.fit(X, y, loss="cross_entropy", optimizer=sn.Adam(0.01), epochs=epochs, batch_size=16,
+                          callbacks=[sn.ModelCheckpoint(path)], resume_from=path if resume else None,
+                          verbose=0, threads=2)
+        return net, history
+
+    whole, whole_history = run(4, tmp_path / "whole.npz")
+    run(2, tmp_path / "part.npz")                                 # "killed" after 2 epochs
+    resumed, resumed_history = run(4, tmp_path / "part.npz", resume=True)
+    np.testing.assert_array_equal(resumed.flat_parameter.value, whole.flat_parameter.value)
+    assert resumed_history.history == whole_history.history

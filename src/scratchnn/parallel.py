@@ -21,8 +21,8 @@ CNN (2 cores) an epoch takes 1.5x less time.
 BatchNorm's statistics are those of the whole batch, as without threads: its replicas add
 their partial sums together (`BatchGroup`, a barrier where each waits for the others), twice
 forward (mean, then variance) and once backward. Dropout in replica i draws its masks from a
-generator seeded from the model's, so results depend on the number of threads (and are
-reproducible for a given number).
+generator seeded from the model's at the start of each epoch, so results depend on the
+number of threads, and are reproducible for a given number, resumed runs included.
 """
 
 import contextlib
@@ -101,7 +101,9 @@ class ThreadedBatches:
         from threadpoolctl import ThreadpoolController
 
         self.model, self.threads = model, threads
-        self.replicas = [model] + [_replica(model, rng) for rng in _dropout_generators(model, threads - 1)]
+        self.replicas = [model] + [_replica(model) for _ in range(threads - 1)]
+        self.has_dropout = any(isinstance(layer, Dropout) for layer in model.layers)
+        self.seeded = False
         self.losses = [loss] + [copy.deepcopy(loss) for _ in range(threads - 1)]
         self.mean = getattr(loss, "reduction", "mean") == "mean"
         self.pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="scratchnn-batch")
@@ -114,9 +116,29 @@ class ThreadedBatches:
             return contextlib.nullcontext()
         return self.controller.limit(limits=1, user_api="blas")
 
+    def new_epoch(self):
+        """Give each extra replica's Dropout layers a generator of their own (a Generator is
+        not for two threads at once), seeded from the model's generator. `fit` calls this at
+        the start of every epoch, right after drawing the epoch's row order, so that a run
+        resumed from a checkpoint (which holds the model's generator) draws the same masks."""
+        if self.has_dropout:
+            rng = self.model.rng
+            if isinstance(rng, np.random.Generator):
+                seeds = rng.integers(0, 2**63, size=self.threads - 1)
+            else:                                                    # a RandomState (the blog's)
+                seeds = rng.randint(0, 2**31, size=self.threads - 1)
+            for replica, seed in zip(self.replicas[1:], seeds):
+                replica.rng = np.random.default_rng(int(seed))
+                for layer in replica.layers:
+                    if isinstance(layer, Dropout):
+                        layer.rng = replica.rng
+        self.seeded = True
+
     def step(self, X_batch, y_batch):
         """Forward, loss and backward of one batch, its rows split over the replicas. Leaves
         the batch's gradient in the model's parameters; returns (loss value, outputs)."""
+        if not self.seeded:
+            self.new_epoch()
         n = len(X_batch)
         bounds = np.linspace(0, n, min(self.threads, n) + 1).round().astype(int)
         parts = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
@@ -179,27 +201,13 @@ def _outcome(function, *args):
         return None, error
 
 
-def _replica(model, rng):
+def _replica(model):
     """A copy of `model` with its own layers, activations and gradients, whose weights are
-    the model's own arrays (views), and whose Dropout layers draw from `rng`."""
+    the model's own arrays (views); its Dropout layers get their generators in `new_epoch`."""
     replica = copy.deepcopy(model)          # Sequential.__setstate__ gives it its own flat buffers
     for own, shared in zip(replica.parameters(), model.parameters()):
         own.value = shared.value
     replica.flat_parameter.value = model.flat_parameter.value
-    replica.rng = rng
-    for layer in replica.layers:
-        if isinstance(layer, Dropout):
-            layer.rng = rng
     return replica
 
 
-def _dropout_generators(model, count):
-    """One generator per extra replica, seeded from the model's generator when the model has
-    Dropout (which then draws from it), else the model's own (nothing draws from it)."""
-    if not any(isinstance(layer, Dropout) for layer in model.layers):
-        return [model.rng] * count
-    if isinstance(model.rng, np.random.Generator):
-        seeds = model.rng.integers(0, 2**63, size=count)
-    else:                                                        # a RandomState (the blog's)
-        seeds = model.rng.randint(0, 2**31, size=count)
-    return [np.random.default_rng(int(seed)) for seed in seeds]

@@ -112,6 +112,8 @@ def _epochs(training, X, y, validation, shuffle, batch_size, metrics, threshold,
                 callback.on_epoch_begin(training, epoch)
             np.copyto(last_finite, model.flat_parameter.value)     # to fall back on if we diverge
             order = model.rng.permutation(n_samples) if shuffle else None
+            if batches is not None:
+                batches.new_epoch()                  # the replicas' Dropout generators, from the seed
             sums = dict.fromkeys(["loss", *metrics], 0.0)
             with batches.one_blas_thread() if batches else contextlib.nullcontext():
                 for batch, start in enumerate(range(0, n_samples, batch_size)):
