@@ -22,13 +22,13 @@ def images(n=40, seed=1):
     return rng.normal(size=(n, 1, 8, 8)), rng.integers(0, 3, n)
 
 
-@pytest.mark.parametrize("reduction", ["mean", "sum"])
-@pytest.mark.parametrize("threads", [2, 3])
-def test_one_batch_gives_the_whole_batchs_loss_and_gradient(threads, reduction):
-    X, y = images(11)                                     # 11 rows: parts of 4, 4, 3 (or 6, 5)
-    serial, split = small_cnn(), small_cnn()
+def one_batch_both_ways(make_net, X, y, reduction, threads):
+    """One batch through a plain network and through ThreadedBatches over a twin of it:
+    (serial network, its loss, its outputs), (split network, its loss, its outputs), batches."""
+    serial, split = make_net(), make_net()
     loss = sn.CrossEntropy(reduction=reduction)
-    value = loss.forward(serial.forward(X, training=True), y)
+    serial_outputs = serial.forward(X, training=True)
+    value = loss.forward(serial_outputs, y)
     serial.zero_grad()
     serial.backward(loss.backward(), input_grad=False)
     batches = ThreadedBatches(split, sn.CrossEntropy(reduction=reduction), threads)
@@ -36,6 +36,14 @@ def test_one_batch_gives_the_whole_batchs_loss_and_gradient(threads, reduction):
         split_value, outputs = batches.step(X, y)
     finally:
         batches.close()
+    return (serial, value, serial_outputs), (split, split_value, outputs), batches
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("threads", [2, 3])
+def test_one_batch_gives_the_whole_batchs_loss_and_gradient(threads, reduction):
+    X, y = images(11)                                     # 11 rows: parts of 4, 4, 3 (or 6, 5)
+    (serial, value, _), (split, split_value, outputs), _ = one_batch_both_ways(small_cnn, X, y, reduction, threads)
     assert split_value == pytest.approx(value, rel=1e-12)
     np.testing.assert_allclose(outputs, serial.forward(X), rtol=1e-12)
     np.testing.assert_allclose(split.flat_parameter.grad, serial.flat_parameter.grad, rtol=1e-10, atol=1e-15)
@@ -121,17 +129,8 @@ def batch_norm_cnn(seed=0):
 @pytest.mark.parametrize("threads", [2, 3])
 def test_batch_norm_uses_the_whole_batchs_statistics_across_threads(threads, reduction):
     X, y = images(11)                                     # uneven parts: 4, 4, 3 rows (or 6, 5)
-    serial, split = batch_norm_cnn(), batch_norm_cnn()
-    loss = sn.CrossEntropy(reduction=reduction)
-    serial_outputs = serial.forward(X, training=True)
-    value = loss.forward(serial_outputs, y)
-    serial.zero_grad()
-    serial.backward(loss.backward(), input_grad=False)
-    batches = ThreadedBatches(split, sn.CrossEntropy(reduction=reduction), threads)
-    try:
-        split_value, outputs = batches.step(X, y)
-    finally:
-        batches.close()
+    (serial, value, serial_outputs), (split, split_value, outputs), batches = one_batch_both_ways(
+        batch_norm_cnn, X, y, reduction, threads)
     assert split_value == pytest.approx(value, rel=1e-12)
     np.testing.assert_allclose(outputs, serial_outputs, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(split.flat_parameter.grad, serial.flat_parameter.grad, rtol=1e-9, atol=1e-13)
