@@ -392,8 +392,8 @@ class MaxPool2D(_Pool2D):
 
     For the common 2x2 window with stride 2, ``fused="auto"`` (the default) uses a compiled
     loop instead when Numba is installed (``pip install scratchnn[fast]``): one pass over x
-    forward and one over dL/dx backward instead of a dozen NumPy passes, 2.5x faster on the
-    benchmark CNN's first pooling layer. It gives the same bits (tests check);
+    forward and one over dL/dx backward instead of a dozen NumPy passes: on the benchmark
+    CNN's first pooling layer 2.1x faster forward and 1.9x backward. It gives the same bits (tests check);
     ``fused=False`` always runs the NumPy code.
 
     >>> MaxPool2D(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))

@@ -146,7 +146,7 @@ class Sequential:
         - ``threads=2``: split each batch over 2 threads, one replica of the network each, and
           sum their gradients (`scratchnn.parallel`; needs threadpoolctl; BatchNorm still uses
           the whole batch's statistics).
-          The same gradient up to rounding; 1.5x faster for the benchmark CNN on 2 cores.
+          The same gradient up to rounding; 1.4x faster for the benchmark CNN on 2 cores.
           None (the default) or 1: one thread, BLAS as configured.
 
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;

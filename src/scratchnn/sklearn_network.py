@@ -98,7 +98,7 @@ class ScikitLearnAdam(Adam):
 
         w ← w − lr · √(1 − β2^t) / (1 − β1^t) · m / (√v + ε),
 
-    which is `Adam`'s (PyTorch's) step with ε / √(1 − β2^t) in place of ε: so it is computed."""
+    It is computed as `Adam`'s (PyTorch's) step with ε / √(1 − β2^t) in place of ε."""
 
     def step_epsilon(self, t):
         return self.epsilon / math.sqrt(1 - self.beta_2**t)
