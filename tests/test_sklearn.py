@@ -252,6 +252,45 @@ def test_adam_training_is_sklearns_to_rounding(activation):
     np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), atol=1e-10)
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_float32_training_gives_sklearns_weights_to_the_bit(activation):
+    # the same gradient operations in the same order (x^T·δ, + αW, / n), scikit-learn's Adam
+    # step operation for operation: float32 rounding is then the same too
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = blobs(150)
+    X = X.astype(np.float32)
+    settings = dict(hidden_layer_sizes=(16, 8), activation=activation, learning_rate_init=0.01, alpha=1e-3,
+                    batch_size=32, max_iter=6, random_state=4)          # 150 rows: a last batch of 22
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SklearnMLP(**settings).fit(X, y)
+        ours = MLPClassifier(**settings, dtype="float32").fit(X, y)
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        assert mine.dtype == sklearns.dtype == np.float32
+        np.testing.assert_array_equal(mine, sklearns)
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-5)   # values: see docs/sklearn.md
+
+
+@pytest.mark.skipif(not sn._fused.available, reason="Numba is not installed")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scikit_learn_adam_kernel_gives_the_numpy_lines_bits(dtype):
+    from scratchnn.sklearn_network import ScikitLearnAdam
+
+    rng = np.random.default_rng(5)
+    start = rng.normal(size=300).astype(dtype)
+    fused, plain = sn.Parameter(start.copy()), sn.Parameter(start.copy())
+    fast, slow = ScikitLearnAdam(0.01, fused=True), ScikitLearnAdam(0.01, fused=False)
+    for _ in range(20):
+        grad = rng.normal(size=300).astype(dtype)
+        grad[:10] = 0.0                                                 # m decays towards subnormals
+        fused.grad[...] = plain.grad[...] = grad
+        fast.step([fused])
+        slow.step([plain])
+    assert fused.value.tobytes() == plain.value.tobytes()
+    assert fast.state[fused]["m"].tobytes() == slow.state[plain]["m"].tobytes()
+
+
 def test_scikit_learn_adam_is_adam_with_epsilon_over_root_of_bias_correction():
     from scratchnn.sklearn_network import ScikitLearnAdam
 
@@ -405,15 +444,17 @@ def same_start(layers, activation, seed, dtype=np.float64):
 
 
 def test_classifier_equals_sequential_fit_with_sgd_nesterov():
+    # batches of 8 rows: the estimator divides x^T·δ by n (scikit-learn's order), Sequential.fit
+    # multiplies δ by 1/n first; for a power of two both are exact, so the bits agree
     X, y = blobs()
     clf = MLPClassifier((8,), activation="tanh", solver="sgd", learning_rate_init=0.05, momentum=0.9,
-                        nesterovs_momentum=True, alpha=0.0, batch_size=32, max_iter=4, random_state=3,
+                        nesterovs_momentum=True, alpha=0.0, batch_size=8, max_iter=4, random_state=3,
                         tol=0.0, n_iter_no_change=100, shuffle=False, dtype="float64")
     with pytest.warns(ConvergenceWarning):
         clf.fit(X, y)
     net = same_start([sn.Dense(4, 8, init="zeros"), sn.Tanh(), sn.Dense(8, 3, init="zeros")], "tanh", 3, np.float64)
     history = net.fit(X, y, loss=sn.CrossEntropy(), optimizer=sn.SGD(0.05, momentum=0.9, nesterov=True),
-                      epochs=4, batch_size=32, shuffle=False, verbose=0)
+                      epochs=4, batch_size=8, shuffle=False, verbose=0)
     for ours, plain in zip(clf.coefs_ + clf.intercepts_, [net.layers[0].weight.value, net.layers[2].weight.value,
                                                           net.layers[0].bias.value, net.layers[2].bias.value]):
         np.testing.assert_array_equal(ours, plain)

@@ -62,6 +62,30 @@ if available:
             denominator = np.sqrt(v_i) / correction_2 + epsilon   # √v̂ + ε, v̂ = v / (1 − β2^t)
             value[i] -= (m_i / denominator) * step_size           # w ← w − lr · m̂ / (√v̂ + ε)
 
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def scikit_learn_adam_step(value, grad, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
+                               minus_learning_rate, epsilon, tiny, upcast):
+        """scikit-learn's Adam update, operation for operation (see sklearn_network.ScikitLearnAdam):
+        m, v and √v + ε in the arrays' dtype, then −lr · m / (√v + ε) and w + update in float64
+        when ``upcast`` (NumPy 2 computes them so, lr being a NumPy float64), else in the dtype.
+        Subnormal m and v are flushed to 0, as in `adam_step`: they move no weight either way."""
+        zero = tiny - tiny
+        for i in range(value.size):
+            g = grad[i]
+            m_i = beta_1 * m[i] + one_minus_beta_1 * g
+            v_i = beta_2 * v[i] + one_minus_beta_2 * (g * g)
+            if abs(m_i) < tiny:                                   # subnormal: flush (see optim.Adam)
+                m_i = zero
+            if v_i < tiny:
+                v_i = zero
+            m[i] = m_i
+            v[i] = v_i
+            denominator = np.sqrt(v_i) + epsilon
+            if upcast:                     # minus_learning_rate is then a float64
+                value[i] = np.float64(value[i]) + (minus_learning_rate * np.float64(m_i)) / np.float64(denominator)
+            else:                          # ... else a scalar of the arrays' dtype
+                value[i] += (minus_learning_rate * m_i) / denominator
+
     @numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
     def max_pool_2x2_forward(x, y, argmax):
         """2x2 max pooling, stride 2: y[n, c, r, s] = max of x[n, c, 2r:2r+2, 2s:2s+2], and
@@ -112,4 +136,4 @@ if available:
             g = grad_output[k]
             grad_input[k] = g if x[k] > 0 else g * zero
 else:
-    adam_step = max_pool_2x2_forward = max_pool_2x2_backward = relu_backward = None
+    adam_step = scikit_learn_adam_step = max_pool_2x2_forward = max_pool_2x2_backward = relu_backward = None

@@ -163,13 +163,9 @@ class Adam(Optimizer):
         step_size = self.learning_rate / (1 - self.beta_1**t)
         denominator = np.sqrt(v, out=scratch)
         denominator /= math.sqrt(1 - self.beta_2**t)
-        denominator += self.step_epsilon(t)                            # √v̂ + ε, with v̂ = v / (1 − β2^t)
+        denominator += self.epsilon                                    # √v̂ + ε, with v̂ = v / (1 − β2^t)
         update = np.divide(m, denominator, out=scratch)
         value -= np.multiply(update, step_size, out=scratch)           # w ← w − lr · m̂ / (√v̂ + ε)
-
-    def step_epsilon(self, t):
-        """The ε added to √v̂ at step t: ``epsilon`` (a subclass may change where ε sits)."""
-        return self.epsilon
 
     def fused_update(self, value, grad, m, v, state):
         """The same step as the NumPy code above, in one compiled pass (see `_fused`)."""
@@ -179,7 +175,7 @@ class Adam(Optimizer):
         _fused.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                          scalar(self.beta_1), scalar(1 - self.beta_1), scalar(self.beta_2),
                          scalar(1 - self.beta_2), scalar(math.sqrt(1 - self.beta_2**t)),
-                         scalar(self.step_epsilon(t)), scalar(self.learning_rate / (1 - self.beta_1**t)),
+                         scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)),
                          np.finfo(value.dtype).tiny)
 
     def get_config(self):

@@ -173,7 +173,7 @@ class _BaseMLP(BaseEstimator):
         with early_stopping) has failed to improve by ``tol`` in more than ``n_iter_no_change``
         epochs in a row, or ``max_iter`` epochs (one for partial_fit)."""
         network, optimizer = self.network_, self._optimizer
-        loss, *scales = nets.make_loss(self.out_activation_, self.n_outputs_)
+        loss, value_scale = nets.make_loss(self.out_activation_, self.n_outputs_)
         validation = None
         if self.early_stopping:
             X, targets, validation = self._split(X, y, targets)
@@ -192,7 +192,7 @@ class _BaseMLP(BaseEstimator):
             if self.shuffle:
                 order = nets.next_order(network.rng, order)
             self.loss_ = nets.train_epoch(network, loss, optimizer, X, targets, batch_size,
-                                          order if self.shuffle else None, alpha, scales)
+                                          order if self.shuffle else None, alpha, value_scale)
             self.n_iter_ += 1
             self.t_ += n_samples
             self.loss_curve_.append(self.loss_)

@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from . import _fused
 from .activations import Softmax, Sigmoid, activation as activation_layer
 from .io import layer_classes, rng_state, set_rng_state
 from .layers import Dense, Dropout
@@ -81,27 +82,49 @@ def trained_layers(network):
 
 
 def make_loss(output, n_outputs):
-    """The loss on the logits, and the factors that turn its value and gradient into
-    scikit-learn's: a loss summed over the outputs and averaged over the rows, except the
-    squared error, whose *value* scikit-learn also averages over the outputs.
+    """The loss on the logits, summed over the rows (its gradient is then scikit-learn's
+    deltas, p − y), and the factor that turns its value per row into scikit-learn's: the
+    squared error's value is averaged over the outputs too.
 
-    Returns (loss, value_scale, grad_scale)."""
+    Returns (loss, value_scale)."""
     if output == "softmax":
-        return CrossEntropy(), 1.0, 1.0
+        return CrossEntropy(reduction="sum"), 1.0
     if output == "logistic":                     # binary (1 output) or multilabel (k outputs)
-        return BinaryCrossEntropy(from_logits=True), float(n_outputs), float(n_outputs)
-    return MSE(), 1.0, float(n_outputs)          # ½ mean (p − y)², gradient of ½ Σ_k mean_n (p − y)²
+        return BinaryCrossEntropy(from_logits=True, reduction="sum"), 1.0
+    return MSE(reduction="sum"), 1.0 / n_outputs   # ½ Σ (p − y)², scikit-learn: ½ mean over rows and outputs
 
 
 class ScikitLearnAdam(Adam):
-    """Adam with ε where scikit-learn (and Keras) put it, outside the bias correction:
+    """Adam as scikit-learn computes it, ε outside the bias correction (as Keras too):
 
+        m = β1 m + (1 − β1) g;  v = β2 v + (1 − β2) g²;
         w ← w − lr · √(1 − β2^t) / (1 − β1^t) · m / (√v + ε),
 
-    It is computed as `Adam`'s (PyTorch's) step with ε / √(1 − β2^t) in place of ε."""
+    in scikit-learn's order of operations, so that the same gradients give the same weights to
+    the last bit: its learning rate is a NumPy float64, so under NumPy 2 the last two steps run
+    in float64 even for float32 weights. The compiled kernel (``fused``) does the same
+    operations (`_fused.scikit_learn_adam_step`; tests check both against scikit-learn)."""
 
-    def step_epsilon(self, t):
-        return self.epsilon / math.sqrt(1 - self.beta_2**t)
+    def update(self, value, grad, state):
+        state["step"] += 1
+        t = int(state["step"])
+        m, v = state["m"], state["v"]
+        learning_rate = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)   # a float64
+        if self.fused and _fused.available and value.flags.c_contiguous and grad.flags.c_contiguous:
+            scalar = value.dtype.type
+            upcast = (learning_rate * value[:1]).dtype != value.dtype
+            _fused.scikit_learn_adam_step(
+                value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
+                scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
+                -learning_rate if upcast else scalar(-learning_rate), scalar(self.epsilon),
+                np.finfo(value.dtype).tiny, upcast)
+            return
+        m[...] = self.beta_1 * m + (1 - self.beta_1) * grad
+        v[...] = self.beta_2 * v + (1 - self.beta_2) * (grad**2)
+        tiny = np.finfo(value.dtype).tiny                    # subnormals flushed, as in Adam
+        m[np.abs(m) < tiny] = 0
+        v[v < tiny] = 0
+        value += -learning_rate * m / (np.sqrt(v) + self.epsilon)
 
 
 def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2,
@@ -140,15 +163,20 @@ def dense_rows(X, rows):
     return batch.toarray() if hasattr(batch, "toarray") else batch
 
 
-def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, scales):
+def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_scale):
     """One pass over (X, y) in mini-batches, in `order` (None: as stored); return the mean
     over the rows of the batch losses, L2 term included, as scikit-learn's ``loss_``.
 
+    Each batch's gradient is computed in scikit-learn's order of operations (its
+    ``_backprop``), so that in any dtype the same weights give the same gradient bits:
+    backpropagate the deltas p − y unscaled, add α · W to the weight gradients, divide every
+    gradient by the batch's rows.
+
     Raises ValueError when the loss stops being finite (scikit-learn's error type)."""
-    value_scale, grad_scale = scales
     layers = trained_layers(network)
     weights = [layer.weight for layer in layers if isinstance(layer, Dense)]
     parameters = [network.flat_parameter]        # one update over all weights (see model._gather)
+    gradient = network.flat_parameter.grad
     n_samples, total = X.shape[0], 0.0
     with np.errstate(over="ignore", invalid="ignore"):     # a diverging loss is reported below
         for batch, start in enumerate(range(0, n_samples, batch_size)):
@@ -156,16 +184,14 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, scales
             X_batch, y_batch = dense_rows(X, rows), y[rows]
             n_rows = X_batch.shape[0]
             logits = forward(layers, X_batch, training=True)
-            value = float(loss.forward(logits, y_batch)) * value_scale
+            value = float(loss.forward(logits, y_batch)) * value_scale / n_rows
             network.zero_grad()
+            backward(layers, loss.backward())                  # Σ over the rows: x^T · δ, Σ δ
             if alpha:
-                decay = alpha / n_rows
                 for weight in weights:
-                    # start each weight gradient at ∂/∂W (α/2n)‖W‖² = α/n · W; backward adds x^T · δ
-                    np.multiply(weight.value, weight.value.dtype.type(decay), out=weight.grad)
-                    value += 0.5 * decay * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
-            grad = loss.backward()
-            backward(layers, grad * grad.dtype.type(grad_scale) if grad_scale != 1 else grad)
+                    weight.grad += alpha * weight.value        # + α W (scikit-learn: coef_grads += α W)
+                    value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
+            gradient /= n_rows                                 # (x^T δ + α W) / n and mean δ
             if not math.isfinite(value):
                 raise ValueError(f"the loss became {value} at batch {batch + 1}: training diverged. "
                                  "The input data may contain large values and need to be "
