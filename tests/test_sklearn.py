@@ -289,6 +289,14 @@ def test_scikit_learn_adam_kernel_gives_the_numpy_lines_bits(dtype):
         slow.step([plain])
     assert fused.value.tobytes() == plain.value.tobytes()
     assert fast.state[fused]["m"].tobytes() == slow.state[plain]["m"].tobytes()
+    l2 = np.where(np.arange(300) < 200, 1e-3, 0.0).astype(dtype)         # weights, then biases
+    for rows in (128, 22):                                             # scaled_step: (g + l2·w) / rows first
+        grad = rng.normal(size=300).astype(dtype)
+        fused.grad[...] = plain.grad[...] = grad
+        fast.scaled_step(fused, rows, l2)
+        slow.scaled_step(plain, rows, l2)
+        assert fused.value.tobytes() == plain.value.tobytes()
+        assert not fused.grad.any() and not plain.grad.any()            # left at 0 for the next batch
 
 
 def test_scikit_learn_adam_is_adam_with_epsilon_over_root_of_bias_correction():

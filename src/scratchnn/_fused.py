@@ -63,15 +63,22 @@ if available:
             value[i] -= (m_i / denominator) * step_size           # w ← w − lr · m̂ / (√v̂ + ε)
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
-    def scikit_learn_adam_step(value, grad, m, v, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2,
-                               minus_learning_rate, epsilon, tiny, upcast):
+    def scikit_learn_adam_step(value, grad, l2, use_l2, rows, clear, m, v, beta_1, one_minus_beta_1, beta_2,
+                               one_minus_beta_2, minus_learning_rate, epsilon, tiny, upcast):
         """scikit-learn's Adam update, operation for operation (see sklearn_network.ScikitLearnAdam):
         m, v and √v + ε in the arrays' dtype, then −lr · m / (√v + ε) and w + update in float64
         when ``upcast`` (NumPy 2 computes them so, lr being a NumPy float64), else in the dtype.
-        Subnormal m and v are flushed to 0, as in `adam_step`: they move no weight either way."""
+        Subnormal m and v are flushed to 0, as in `adam_step`: they move no weight either way.
+        The gradient comes unscaled, as scikit-learn's backprop leaves it: first
+        g = (g + l2 · w) / rows (with ``use_l2``; l2 is α on weights, 0 on biases), stored back;
+        with ``clear``, 0 is stored instead, ready for the next backward pass to add into."""
         zero = tiny - tiny
         for i in range(value.size):
             g = grad[i]
+            if use_l2:
+                g = g + l2[i] * value[i]
+            g = g / rows
+            grad[i] = zero if clear else g
             m_i = beta_1 * m[i] + one_minus_beta_1 * g
             v_i = beta_2 * v[i] + one_minus_beta_2 * (g * g)
             if abs(m_i) < tiny:                                   # subnormal: flush (see optim.Adam)

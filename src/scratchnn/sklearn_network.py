@@ -106,25 +106,44 @@ class ScikitLearnAdam(Adam):
     operations (`_fused.scikit_learn_adam_step`; tests check both against scikit-learn)."""
 
     def update(self, value, grad, state):
+        self._update(value, grad, state, None, 1, clear=False)
+
+    def scaled_step(self, parameter, rows, l2):
+        """One step from the batch's unscaled gradient, as scikit-learn's ``_backprop`` leaves
+        it: g = (grad + l2 · w) / rows first (l2: α on weights, 0 on biases; None: no term).
+        Leaves ``parameter.grad`` at 0 (the next backward pass adds into it)."""
+        self.iterations += 1
+        if parameter not in self.state:
+            self.state[parameter] = self.initial_state(parameter)
+        self._update(parameter.value, parameter.grad, self.state[parameter], l2, rows, clear=True)
+
+    def _update(self, value, grad, state, l2, rows, clear):
         state["step"] += 1
         t = int(state["step"])
         m, v = state["m"], state["v"]
         learning_rate = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)   # a float64
-        if self.fused and _fused.available and value.flags.c_contiguous and grad.flags.c_contiguous:
+        if self.fused and _fused.available and _fused.same_layout(value, grad):
             scalar = value.dtype.type
             upcast = (learning_rate * value[:1]).dtype != value.dtype
             _fused.scikit_learn_adam_step(
-                value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
+                value.reshape(-1), grad.reshape(-1), value.reshape(-1) if l2 is None else l2.reshape(-1),
+                l2 is not None, scalar(rows), clear, m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
                 scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
                 -learning_rate if upcast else scalar(-learning_rate), scalar(self.epsilon),
                 np.finfo(value.dtype).tiny, upcast)
             return
+        if l2 is not None:
+            grad += l2 * value                               # scikit-learn: coef_grads += α · W
+        if rows != 1:
+            grad /= rows                                     # ... /= n_samples; intercepts: mean
         m[...] = self.beta_1 * m + (1 - self.beta_1) * grad
         v[...] = self.beta_2 * v + (1 - self.beta_2) * (grad**2)
         tiny = np.finfo(value.dtype).tiny                    # subnormals flushed, as in Adam
         m[np.abs(m) < tiny] = 0
         v[v < tiny] = 0
         value += -learning_rate * m / (np.sqrt(v) + self.epsilon)
+        if clear:                                            # scaled_step: as the kernel leaves it
+            grad.fill(0)
 
 
 def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2,
@@ -175,8 +194,9 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_
     Raises ValueError when the loss stops being finite (scikit-learn's error type)."""
     layers = trained_layers(network)
     weights = [layer.weight for layer in layers if isinstance(layer, Dense)]
-    parameters = [network.flat_parameter]        # one update over all weights (see model._gather)
-    gradient = network.flat_parameter.grad
+    parameter = network.flat_parameter          # one update over all weights (see model._gather)
+    l2 = l2_factors(network, alpha) if alpha else None
+    fused_step = isinstance(optimizer, ScikitLearnAdam)
     n_samples, total = X.shape[0], 0.0
     with np.errstate(over="ignore", invalid="ignore"):     # a diverging loss is reported below
         for batch, start in enumerate(range(0, n_samples, batch_size)):
@@ -185,20 +205,37 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_
             n_rows = X_batch.shape[0]
             logits = forward(layers, X_batch, training=True)
             value = float(loss.forward(logits, y_batch)) * value_scale / n_rows
-            network.zero_grad()
+            if batch == 0 or not fused_step:
+                network.zero_grad()                            # (ScikitLearnAdam.scaled_step leaves 0)
             backward(layers, loss.backward())                  # Σ over the rows: x^T · δ, Σ δ
-            if alpha:
-                for weight in weights:
-                    weight.grad += alpha * weight.value        # + α W (scikit-learn: coef_grads += α W)
-                    value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
-            gradient /= n_rows                                 # (x^T δ + α W) / n and mean δ
+            for weight in weights if alpha else ():
+                value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
             if not math.isfinite(value):
                 raise ValueError(f"the loss became {value} at batch {batch + 1}: training diverged. "
                                  "The input data may contain large values and need to be "
                                  "preprocessed (StandardScaler), or learning_rate_init is too large.")
-            optimizer.step(parameters)
+            if fused_step:                                     # the scaling below, fused into its step
+                optimizer.scaled_step(parameter, n_rows, l2)
+            else:
+                if l2 is not None:
+                    parameter.grad += l2 * parameter.value     # + α W (scikit-learn: coef_grads += α W)
+                parameter.grad /= n_rows                       # (x^T δ + α W) / n, and the mean of δ
+                optimizer.step([parameter])
             total += value * n_rows
     return total / n_samples
+
+
+def l2_factors(network, alpha):
+    """α at every weight of the flat parameter buffer, 0 at every bias: the L2 term's factor
+    per entry (`model._gather` lays the parameters out in the order of ``parameters()``)."""
+    factors = np.zeros_like(network.flat_parameter.value)
+    weights = {id(layer.weight) for layer in network.layers if isinstance(layer, Dense)}
+    offset = 0
+    for parameter in network.parameters():
+        if id(parameter) in weights:
+            factors[offset:offset + parameter.value.size] = alpha
+        offset += parameter.value.size
+    return factors
 
 
 def predict_outputs(network, X, chunk=8192):
