@@ -29,9 +29,13 @@ class Optimizer:
         """Apply one update to every parameter from its ``grad``."""
         self.iterations += 1
         for parameter in parameters:
-            if parameter not in self.state:
-                self.state[parameter] = self.initial_state(parameter)
-            self.update(parameter.value, parameter.grad, self.state[parameter])
+            self.update(parameter.value, parameter.grad, self.state_of(parameter))
+
+    def state_of(self, parameter):
+        """This optimizer's state for `parameter`, created on first use."""
+        if parameter not in self.state:
+            self.state[parameter] = self.initial_state(parameter)
+        return self.state[parameter]
 
     def initial_state(self, parameter):
         return {}

@@ -113,9 +113,7 @@ class ScikitLearnAdam(Adam):
         it: g = (grad + l2 · w) / rows first (l2: α on weights, 0 on biases; None: no term).
         Leaves ``parameter.grad`` at 0 (the next backward pass adds into it)."""
         self.iterations += 1
-        if parameter not in self.state:
-            self.state[parameter] = self.initial_state(parameter)
-        self._update(parameter.value, parameter.grad, self.state[parameter], l2, rows, clear=True)
+        self._update(parameter.value, parameter.grad, self.state_of(parameter), l2, rows, clear=True)
 
     def _update(self, value, grad, state, l2, rows, clear):
         state["step"] += 1
@@ -125,7 +123,7 @@ class ScikitLearnAdam(Adam):
         if self.fused and _fused.available and _fused.same_layout(value, grad):
             scalar = value.dtype.type
             upcast = (learning_rate * value[:1]).dtype != value.dtype
-            _fused.scikit_learn_adam_step(
+            _fused.scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
                 value.reshape(-1), grad.reshape(-1), value.reshape(-1) if l2 is None else l2.reshape(-1),
                 l2 is not None, scalar(rows), clear, m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
                 scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
