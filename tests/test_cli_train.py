@@ -530,6 +530,18 @@ def test_bad_threads_are_one_line_errors(capsys, value, fragment):
     assert_one_line_error(code, err, fragment)
 
 
+def test_threads_without_threadpoolctl_is_one_line(capsys, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "threadpoolctl" else
+                        find_spec(name, *a))
+    code, out, err = run(capsys, "train", "moons", "--samples", "100", "--epochs", "1", "--threads", "2")
+    assert_one_line_error(code, err, "--threads 2: threads=2 needs threadpoolctl")
+    code, out, err = run(capsys, "train", "moons", "--samples", "100", "--epochs", "1", "--verbose", "0")
+    assert code == 0                                              # auto: one thread, no threadpoolctl needed
+
+
 def test_automatic_threads_are_announced_for_a_cnn(capsys, tmp_path, monkeypatch):
     pytest.importorskip("threadpoolctl")
     monkeypatch.setattr("os.cpu_count", lambda: 2)

@@ -43,7 +43,10 @@ def run_train(args):
     if args.plots is not None:
         check_plotting(args.plots, animation=data.is_plane)
     if args.threads != "auto":
-        check_threads(args.threads)                  # threadpoolctl missing: refused before any work
+        try:
+            check_threads(args.threads)              # threadpoolctl missing: refused before any work
+        except ImportError as error:
+            raise ValueError(f"--threads {args.threads}: {error}") from None
     net = build_network(args, data)
     threads = automatic_threads(net, batch_size) if args.threads == "auto" else args.threads
     optimizer = OPTIMIZERS[args.optimizer]() if learning_rate is None else OPTIMIZERS[args.optimizer](learning_rate)
