@@ -35,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from ._checks import positive_int
+from .conv import Conv2D
 from .layers import Dropout
 from .normalization import BatchNorm
 
@@ -54,8 +55,6 @@ def automatic_threads(model, batch_size, cores=None):
     at most one per 64 rows of a batch, for a network with a convolution (whose elementwise
     work is what threads spread); 1 for other networks, whose matrix products already use every
     core, or without threadpoolctl. On the 2-core development machine: 2 for the CNNs."""
-    from .conv import Conv2D
-
     cores = cores or os.cpu_count() or 1
     if importlib.util.find_spec("threadpoolctl") is None or not any(isinstance(layer, Conv2D) for layer in model.layers):
         return 1

@@ -130,10 +130,7 @@ class ScikitLearnAdam(Adam):
                 -learning_rate if upcast else scalar(-learning_rate), scalar(self.epsilon),
                 np.finfo(value.dtype).tiny, upcast)
             return
-        if l2 is not None:
-            grad += l2 * value                               # scikit-learn: coef_grads += α · W
-        if rows != 1:
-            grad /= rows                                     # ... /= n_samples; intercepts: mean
+        scale_gradient(grad, value, l2, rows)
         m[...] = self.beta_1 * m + (1 - self.beta_1) * grad
         v[...] = self.beta_2 * v + (1 - self.beta_2) * (grad**2)
         tiny = np.finfo(value.dtype).tiny                    # subnormals flushed, as in Adam
@@ -142,6 +139,16 @@ class ScikitLearnAdam(Adam):
         value += -learning_rate * m / (np.sqrt(v) + self.epsilon)
         if clear:                                            # scaled_step: as the kernel leaves it
             grad.fill(0)
+
+
+def scale_gradient(grad, value, l2, rows):
+    """In place, scikit-learn's last two steps of a batch gradient: grad ← (grad + l2 · w) / rows
+    (``coef_grads += α W; coef_grads /= n``; the intercepts' mean). l2: α on weights, 0 on
+    biases, or None for no L2 term."""
+    if l2 is not None:
+        grad += l2 * value
+    if rows != 1:
+        grad /= rows
 
 
 def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2,
@@ -215,9 +222,7 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_
             if fused_step:                                     # the scaling below, fused into its step
                 optimizer.scaled_step(parameter, n_rows, l2)
             else:
-                if l2 is not None:
-                    parameter.grad += l2 * parameter.value     # + α W (scikit-learn: coef_grads += α W)
-                parameter.grad /= n_rows                       # (x^T δ + α W) / n, and the mean of δ
+                scale_gradient(parameter.grad, parameter.value, l2, n_rows)
                 optimizer.step([parameter])
             total += value * n_rows
     return total / n_samples
