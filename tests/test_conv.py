@@ -112,8 +112,17 @@ def pair(value):
 
 # ---- Conv2D -------------------------------------------------------------------------------
 
+@pytest.fixture(params=["per image", "channels first"])
+def products(request, monkeypatch):
+    """Run a test under each of Conv2D's two ways to lay out its matrix products: one product
+    per image (the default for shallow kernels, in_channels·kh·kw <= _PER_IMAGE_DEPTH) and one
+    product for the whole batch, channels first (the default for deeper ones)."""
+    monkeypatch.setattr(conv_module, "_PER_IMAGE_DEPTH", 10**9 if request.param == "per image" else 0)
+    return request.param
+
+
 @pytest.mark.parametrize("in_channels, out_channels, kernel, stride, padding, size", CONV_CASES)
-def test_conv_forward_matches_naive_loops(in_channels, out_channels, kernel, stride, padding, size):
+def test_conv_forward_matches_naive_loops(in_channels, out_channels, kernel, stride, padding, size, products):
     layer = built(Conv2D(in_channels, out_channels, kernel, stride=stride, padding=padding))
     x = np.random.default_rng(1).normal(size=(2, in_channels) + size)
     y = layer.forward(x)
@@ -124,7 +133,7 @@ def test_conv_forward_matches_naive_loops(in_channels, out_channels, kernel, str
         assert y.shape[2:] == x.shape[2:]
 
 
-def test_conv_forward_and_backward_on_random_configurations():
+def test_conv_forward_and_backward_on_random_configurations(products):
     """Odd corners at random: paddings wider than the kernel, 1-pixel inputs, strides above
     the kernel; forward against the naive loop, dL/dx against the naive loop's adjoint."""
     rng = np.random.default_rng(20)
@@ -152,7 +161,7 @@ def test_conv_forward_and_backward_on_random_configurations():
 
 
 @pytest.mark.parametrize("in_channels, out_channels, kernel, stride, padding, size", CONV_CASES[:7])
-def test_conv_gradients_match_finite_differences(in_channels, out_channels, kernel, stride, padding, size):
+def test_conv_gradients_match_finite_differences(in_channels, out_channels, kernel, stride, padding, size, products):
     layer = built(Conv2D(in_channels, out_channels, kernel, stride=stride, padding=padding))
     x = np.random.default_rng(2).normal(size=(2, in_channels) + size)
     errors = gradient_errors(layer, x)
@@ -160,7 +169,7 @@ def test_conv_gradients_match_finite_differences(in_channels, out_channels, kern
     assert max(errors.values()) < 1e-6, errors
 
 
-def test_conv_float32_forward_and_backward_match_float64():
+def test_conv_float32_forward_and_backward_match_float64(products):
     layer64 = built(Conv2D(3, 4, 3, padding=1), np.float64)
     layer32 = built(Conv2D(3, 4, 3, padding=1), np.float32)
     layer32.weight.value[...] = layer64.weight.value
@@ -176,7 +185,7 @@ def test_conv_float32_forward_and_backward_match_float64():
     np.testing.assert_allclose(layer32.weight.grad, layer64.weight.grad, rtol=1e-4, atol=1e-4)
 
 
-def test_conv_backward_accumulates_and_outputs_are_not_reused():
+def test_conv_backward_accumulates_and_outputs_are_not_reused(products):
     layer = built(Conv2D(2, 3, 3, padding=1))
     rng = np.random.default_rng(6)
     x1, x2 = rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(2, 2, 5, 5))
@@ -192,7 +201,7 @@ def test_conv_backward_accumulates_and_outputs_are_not_reused():
     np.testing.assert_allclose(layer.weight.grad, 2 * once)
 
 
-def test_conv_alternating_batch_sizes_use_the_right_buffers():
+def test_conv_alternating_batch_sizes_use_the_right_buffers(products):
     layer = built(Conv2D(1, 2, 3))
     rng = np.random.default_rng(7)
     big, small = rng.normal(size=(4, 1, 6, 6)), rng.normal(size=(3, 1, 6, 6))
@@ -203,7 +212,7 @@ def test_conv_alternating_batch_sizes_use_the_right_buffers():
     assert layer.backward(np.ones((4, 2, 4, 4))).shape == big.shape
 
 
-def test_large_inference_batches_run_in_chunks():
+def test_large_inference_batches_run_in_chunks(products):
     layer = built(Conv2D(1, 2, 3, padding=1))
     count = 2 * conv_module._INFERENCE_CHUNK + 3
     x = np.random.default_rng(10).normal(size=(count, 1, 4, 4))
@@ -479,3 +488,25 @@ def test_cnn_with_batchnorm_saves_loads_and_gradchecks(tmp_path):
     assert np.array_equal(loaded.predict(X), net.predict(X))            # running statistics too
     assert np.array_equal(loaded.layers[1].running_var, net.layers[1].running_var)
     assert sn.gradcheck(net, sn.CrossEntropy(), X + 0.01, y) < 1e-6
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float64, 1e-12), (np.float32, 1e-4)])
+def test_both_product_layouts_give_the_same_numbers(monkeypatch, dtype, tolerance):
+    """The benchmark CNN's first layer (1 channel, so per image by default) and second layer
+    (32 channels, channels first by default), each run both ways: same outputs and gradients
+    (to rounding: the sums run in another order)."""
+    rng = np.random.default_rng(30)
+    for in_channels, size in [(1, 28), (32, 14)]:
+        x = rng.normal(size=(5, in_channels, size, size)).astype(dtype)
+        upstream = rng.normal(size=(5, 8, size, size)).astype(dtype)
+        results = []
+        for depth in (10**9, 0):
+            monkeypatch.setattr(conv_module, "_PER_IMAGE_DEPTH", depth)
+            layer = built(Conv2D(in_channels, 8, 3, padding=1), dtype)
+            y = layer.forward(x, training=True)
+            results.append((y, layer.backward(upstream), layer.weight.grad.copy(), layer.bias.grad.copy()))
+        for per_image, channels_first in zip(*results):
+            np.testing.assert_allclose(per_image, channels_first, rtol=tolerance, atol=tolerance * 10)
+    monkeypatch.undo()
+    assert Conv2D(1, 32, 3)._per_image((2, 1, 28, 28)) and Conv2D(3, 8, 3)._per_image((2, 3, 9, 9))
+    assert not Conv2D(32, 64, 3)._per_image((2, 32, 14, 14))

@@ -32,6 +32,7 @@ from ._checks import describe, positive_int
 from .init import check_init_name
 from .layers import Layer, Parameter
 
+_PER_IMAGE_DEPTH = 32      # in_channels·kh·kw up to this: one product per image (see Conv2D._per_image)
 _INFERENCE_CHUNK = 256      # forward(training=False) on more than 2 chunks of samples runs chunk by chunk
 
 
@@ -199,7 +200,10 @@ class Conv2D(_Spatial):
         return self._forward(x)
 
     def _forward(self, x):
-        work = self._workspace(x.shape, np.result_type(x.dtype, self.weight.value.dtype))
+        dtype = np.result_type(x.dtype, self.weight.value.dtype)
+        if self._per_image(x.shape):
+            return self._forward_per_image(x, self._workspace_per_image(x.shape, dtype))
+        work = self._workspace(x.shape, dtype)
         n = x.shape[0]
         out_h, out_w = work.out_size
         # x_pad[ch, n] = x[n, ch] among zeros (the padding, zeroed once when allocated):
@@ -225,6 +229,8 @@ class Conv2D(_Spatial):
         if grad_output.shape != (n, self.out_channels, out_h, out_w):
             raise ValueError(f"{self._short_repr()}.backward expects a gradient of shape "
                              f"{(n, self.out_channels, out_h, out_w)}, got shape {grad_output.shape}")
+        if work.per_image:
+            return self._backward_per_image(grad_output, work)
         # dY in the layout of Y: grad_y[o, n, r, c] = dL/dy[n, o, r, c]; the extra positions of
         # the stride-1 grid (see _workspace) stay 0, so they add nothing below
         work.grad_y[:, :, :out_h, :out_w] = grad_output.transpose(1, 0, 2, 3)
@@ -243,6 +249,75 @@ class Conv2D(_Spatial):
         grad_input = np.empty(work.input_shape, dtype=work.dtype)
         np.copyto(grad_input, work.interior(work.grad_pad).transpose(1, 0, 2, 3))
         return grad_input
+
+    def _per_image(self, input_shape):
+        """Whether to run the products image by image (`_forward_per_image`): for a shallow
+        kernel (in_channels·kh·kw <= _PER_IMAGE_DEPTH, a first layer on gray or RGB images),
+        whose columns are cheap to build and whose output is large next to its input: there
+        the transposes into and out of the channels-first layout cost more than the product."""
+        kh, kw = self.kernel_size
+        return self.in_channels * kh * kw <= _PER_IMAGE_DEPTH
+
+    def _forward_per_image(self, x, work):
+        """y[n] = [W_mat | b] · [cols[n]; 1] for each image n: one product per image, whose
+        result is already image n's output in NCHW (no transpose), the bias added by the product
+        (the row of ones under cols[n])."""
+        n, depth = x.shape[0], work.depth
+        out_h, out_w = work.out_size
+        work.interior(work.x_pad)[...] = x
+        for i, j in work.offsets:        # cols[n, (ch,i,j), (r,c)] = x_pad[n, ch, s·r+i, s·c+j]
+            work.cols_grid[:, :, i, j] = _window(work.x_pad, i, j, work.out_size, self.stride)
+        work.weight_bias[:, :depth] = self.weight.value.reshape(self.out_channels, depth)
+        work.weight_bias[:, depth] = self.bias.value
+        y = np.empty((n, self.out_channels, out_h, out_w), dtype=work.dtype)
+        np.matmul(work.weight_bias, work.cols, out=y.reshape(n, self.out_channels, out_h * out_w))
+        self._cache = work
+        return y
+
+    def _backward_per_image(self, grad_output, work):
+        """The products of `backward`, image by image: dL/d[W_mat | b] = Σ_n dY[n] · [cols[n]; 1]ᵀ
+        (the row of ones gives dL/db = Σ dY), dL/dcols[n] = W_matᵀ · dY[n], then col2im."""
+        n, depth = work.input_shape[0], work.depth
+        grad_matrix = grad_output.reshape(n, self.out_channels, -1)
+        per_image = np.matmul(grad_matrix, work.cols.transpose(0, 2, 1))   # (N, out, depth + 1)
+        total = per_image.sum(axis=0)
+        self.weight.grad += total[:, :depth].reshape(self.weight.grad.shape)
+        self.bias.grad += total[:, depth]
+        if not self.needs_input_grad:
+            return None
+        grad_cols = np.matmul(work.weight_bias[:, :depth].T, grad_matrix)          # (N, depth, positions)
+        grad_grid = grad_cols.reshape(work.cols_grid.shape)
+        work.grad_pad.fill(0)
+        for i, j in work.offsets:        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[n, (ch,i,j), (r,c)]
+            target = _window(work.grad_pad, i, j, work.out_size, self.stride)
+            target += grad_grid[:, :, i, j]
+        return work.interior(work.grad_pad).copy()
+
+    def _workspace_per_image(self, input_shape, dtype):
+        """Buffers of `_forward_per_image`, reused for batches of the same shape: x_pad, the
+        padded input (NCHW), and cols[n, (ch, i, j), (r, c)] with a last row of ones."""
+        key = ("per image", input_shape, np.dtype(dtype))
+        if key in self._workspaces:
+            return self._workspaces[key]
+        if len(self._workspaces) >= 2:
+            del self._workspaces[next(iter(self._workspaces))]
+        n, channels, height, width = input_shape
+        (top, bottom), (left, right) = self.padding
+        kh, kw = self.kernel_size
+        _, _, out_h, out_w = self.output_shape(input_shape)
+        work = _Workspace()
+        work.per_image, work.input_shape, work.out_size, work.dtype = True, input_shape, (out_h, out_w), dtype
+        work.depth = channels * kh * kw
+        work.offsets = [(i, j) for i in range(kh) for j in range(kw)]
+        work.x_pad = np.zeros((n, channels, height + top + bottom, width + left + right), dtype)
+        work.grad_pad = np.zeros_like(work.x_pad)
+        work.interior = lambda padded: padded[:, :, top:top + height, left:left + width]
+        work.cols = np.empty((n, work.depth + 1, out_h * out_w), dtype)
+        work.cols[:, work.depth] = 1                                   # the row of ones, for the bias
+        work.cols_grid = work.cols[:, :work.depth].reshape(n, channels, kh, kw, out_h, out_w)
+        work.weight_bias = np.empty((self.out_channels, work.depth + 1), dtype)
+        self._workspaces[key] = work
+        return work
 
     def _workspace(self, input_shape, dtype):
         """Buffers reused from batch to batch of the same shape (allocating ~100 MB per batch
@@ -295,6 +370,7 @@ class Conv2D(_Spatial):
                 return _window(padded, i, j, (out_h, out_w), stride)
         positions = n * grid[0] * grid[1]
         work = _Workspace()
+        work.per_image = False
         work.input_shape, work.out_size, work.grid, work.dtype = input_shape, (out_h, out_w), grid, dtype
         work.interior, work.window = interior, window
         work.offsets = [(i, j) for i in range(kh) for j in range(kw)]
