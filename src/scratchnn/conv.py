@@ -209,15 +209,28 @@ class Conv2D(_Spatial):
         # x_pad[ch, n] = x[n, ch] among zeros (the padding, zeroed once when allocated):
         # channels first, so that each im2col copy below is a plain slice
         work.interior(work.x_pad)[...] = x.transpose(1, 0, 2, 3)
-        for i, j in work.offsets:        # cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]
-            work.cols[:, i, j] = work.window(work.x_pad, i, j)
-        weight_matrix = self.weight.value.reshape(self.out_channels, -1)
-        np.matmul(weight_matrix, work.cols_matrix, out=work.y_matrix)  # Y = W_mat · cols, into a reused buffer
+        self._im2col(work)
+        weight_bias = self._weight_bias(work)
+        np.matmul(weight_bias, work.cols_matrix, out=work.y_matrix)  # Y = [W_mat | b] · [cols; 1], into a reused buffer
         y = np.empty((n, self.out_channels, out_h, out_w), dtype=work.dtype)
         y_grid = work.y_matrix.reshape((self.out_channels, n) + work.grid)[:, :, :out_h, :out_w]
-        np.add(y_grid.transpose(1, 0, 2, 3), self.bias.value[:, None, None], out=y)   # y[n, o] = Y[o, n] + b[o]
+        np.copyto(y, y_grid.transpose(1, 0, 2, 3))                    # y[n, o] = Y[o, n]
         self._cache = work
         return y
+
+    @staticmethod
+    def _im2col(work):
+        for i, j in work.offsets:        # cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]
+            work.cols[:, i, j] = work.window(work.x_pad, i, j)
+        work.cols_hold_input = True
+
+    def _weight_bias(self, work):
+        """[W_mat | b]: the kernel as a matrix (out, in·kh·kw) and the bias as its last column,
+        which meets the row of ones under cols, so that the product adds the bias."""
+        depth = work.depth
+        work.weight_bias[:, :depth] = self.weight.value.reshape(self.out_channels, depth)
+        work.weight_bias[:, depth] = self.bias.value
+        return work.weight_bias
 
     def backward(self, grad_output):
         work = self._cache
@@ -231,21 +244,37 @@ class Conv2D(_Spatial):
                              f"{(n, self.out_channels, out_h, out_w)}, got shape {grad_output.shape}")
         if work.per_image:
             return self._backward_per_image(grad_output, work)
-        # dY in the layout of Y: grad_y[o, n, r, c] = dL/dy[n, o, r, c]; the extra positions of
-        # the stride-1 grid (see _workspace) stay 0, so they add nothing below
-        work.grad_y[:, :, :out_h, :out_w] = grad_output.transpose(1, 0, 2, 3)
-        grad_matrix = work.grad_y.reshape(self.out_channels, -1)
-        weight_matrix = self.weight.value.reshape(self.out_channels, -1)
-        # dL/dW = dY · colsᵀ, computed as (cols · dYᵀ)ᵀ: the same numbers, and BLAS is faster this way round
-        self.weight.grad += (work.cols_matrix @ grad_matrix.T).T.reshape(self.weight.grad.shape)
-        self.bias.grad += grad_matrix.sum(axis=1)                                   # dL/db = Σ_(n,r,c) dY
+        depth = work.depth
+        # dY in the layout of Y: grad_y[o, n, r, c] = dL/dy[n, o, r, c]. grad_y shares its memory
+        # with Y, so the extra positions of the stride-1 grid (see _workspace) are set to 0: they
+        # must add nothing below
+        out_rows, out_columns = work.grid
+        grad_y = work.y_matrix.reshape((self.out_channels, n) + work.grid)
+        grad_y[:, :, :out_h, :out_w] = grad_output.transpose(1, 0, 2, 3)
+        if out_rows > out_h:
+            grad_y[:, :, out_h:] = 0
+        if out_columns > out_w:
+            grad_y[:, :, :out_h, out_w:] = 0
+        grad_matrix = work.y_matrix
+        if not work.cols_hold_input:             # a second backward after one forward (see below)
+            self._im2col(work)
+        # dL/d[W_mat | b] = dY · [cols; 1]ᵀ (the row of ones gives dL/db = Σ_(n,r,c) dY), computed
+        # as ([cols; 1] · dYᵀ)ᵀ: the same numbers, and BLAS is faster this way round
+        grad_weight_bias = work.cols_matrix @ grad_matrix.T
+        self.weight.grad += grad_weight_bias[:depth].T.reshape(self.weight.grad.shape)
+        self.bias.grad += grad_weight_bias[depth]
         if not self.needs_input_grad:        # a first layer: nobody reads dL/dx (see Sequential.backward)
             return None
-        np.matmul(weight_matrix.T, grad_matrix, out=work.grad_cols_matrix)          # dL/dcols = W_matᵀ · dY
+        # dL/dcols = W_matᵀ · dY, written over cols, which dL/dW no longer needs: one buffer
+        # for both keeps the memory this layer sweeps through, and so cache misses, lower
+        grad_cols_matrix = work.cols_matrix[:depth]
+        np.matmul(self.weight.value.reshape(self.out_channels, depth).T, grad_matrix, out=grad_cols_matrix)
+        work.cols_hold_input = False
+        grad_cols = work.cols                    # now dL/dcols, in the layout of cols
         work.grad_pad.fill(0)
         for i, j in work.offsets:        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[(ch,i,j), (n,r,c)]
             target = work.window(work.grad_pad, i, j)
-            target += work.grad_cols[:, i, j]
+            target += grad_cols[:, i, j]
         grad_input = np.empty(work.input_shape, dtype=work.dtype)
         np.copyto(grad_input, work.interior(work.grad_pad).transpose(1, 0, 2, 3))
         return grad_input
@@ -374,15 +403,16 @@ class Conv2D(_Spatial):
         work.input_shape, work.out_size, work.grid, work.dtype = input_shape, (out_h, out_w), grid, dtype
         work.interior, work.window = interior, window
         work.offsets = [(i, j) for i in range(kh) for j in range(kw)]
+        work.depth = channels * kh * kw
         work.x_pad = np.zeros(x_pad_shape, dtype)
         work.grad_pad = np.zeros_like(work.x_pad)
+        work.cols_matrix = np.empty((work.depth + 1, positions), dtype)   # [cols; 1] as a matrix
+        work.cols_matrix[work.depth] = 1                                      # the row of ones, for the bias
         # cols[ch, i, j] has the shape of window(x_pad, i, j): (N, rows, columns), or flat
-        work.cols = np.empty((channels, kh, kw) + window(work.x_pad, 0, 0).shape[1:], dtype)
-        work.grad_cols = np.empty_like(work.cols)
-        work.cols_matrix = work.cols.reshape(channels * kh * kw, positions)
-        work.grad_cols_matrix = work.grad_cols.reshape(channels * kh * kw, positions)
-        work.y_matrix = np.empty((self.out_channels, positions), dtype)
-        work.grad_y = np.zeros((self.out_channels, n) + grid, dtype)
+        work.cols = work.cols_matrix[:work.depth].reshape((channels, kh, kw) + window(work.x_pad, 0, 0).shape[1:])
+        work.cols_hold_input = False
+        work.weight_bias = np.empty((self.out_channels, work.depth + 1), dtype)
+        work.y_matrix = np.empty((self.out_channels, positions), dtype)       # Y, and later dY
         self._workspaces[key] = work
         return work
 
