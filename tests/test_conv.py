@@ -510,3 +510,34 @@ def test_both_product_layouts_give_the_same_numbers(monkeypatch, dtype, toleranc
     monkeypatch.undo()
     assert Conv2D(1, 32, 3)._per_image((2, 1, 28, 28)) and Conv2D(3, 8, 3)._per_image((2, 3, 9, 9))
     assert not Conv2D(32, 64, 3)._per_image((2, 32, 14, 14))
+
+
+@needs_numba
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, padding, size", [(3, 1, (14, 14)), (3, 0, (7, 9)), ((3, 2), 2, (5, 8)),
+                                                   (2, "same", (6, 7)), (1, 0, (4, 4)), (5, (2, 1), (9, 6))])
+def test_conv_compiled_copies_give_the_numpy_paths_bits(monkeypatch, kernel, padding, size, dtype):
+    """Conv2D(fused=True) (im2col / col2im compiled) against fused=False, channels first:
+    the same outputs, weight, bias and input gradients, bit for bit; a second backward after
+    one forward (which rebuilds cols, see Conv2D.backward) too."""
+    monkeypatch.setattr(conv_module, "_PER_IMAGE_DEPTH", 0)
+    rng = np.random.default_rng(31)
+    x = rng.normal(size=(3, 4) + size).astype(dtype)
+    results = []
+    for fused in (False, True):
+        layer = built(Conv2D(4, 5, kernel, padding=padding, fused=fused), dtype)
+        y = layer.forward(x, training=True)
+        upstream = np.random.default_rng(32).normal(size=y.shape).astype(dtype)
+        grads = [layer.backward(upstream), layer.backward(upstream)]
+        results.append((y, *grads, layer.weight.grad.copy(), layer.bias.grad.copy()))
+    for numpy_path, compiled in zip(*results):
+        np.testing.assert_array_equal(compiled, numpy_path)
+
+
+def test_conv_fused_argument():
+    assert "fused" not in Conv2D(1, 2, 3, fused=False).get_config()      # a runtime choice, not the model
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
+        Conv2D(1, 2, 3, fused="yes")
+    if not conv_module._fused.available:
+        with pytest.raises(ValueError, match=r"fused=True needs Numba: pip install scratchnn\[fast\]"):
+            Conv2D(1, 2, 3, fused=True)

@@ -1,5 +1,5 @@
-"""Optional fused kernels (the Adam step, 2x2 max pooling, the ReLU gradient), compiled by
-Numba when it is installed.
+"""Optional fused kernels (the Adam step, 2x2 max pooling, the ReLU gradient, Conv2D's
+im2col / col2im copies), compiled by Numba when it is installed.
 
 The NumPy form of an Adam step makes a dozen passes over the weights (one per operation);
 here each weight is read and written once, in one vectorized loop on one core (BLAS keeps the
@@ -142,5 +142,37 @@ if available:
         for k in range(x.shape[0]):
             g = grad_output[k]
             grad_input[k] = g if x[k] > 0 else g * zero
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    def im2col_runs(x_pad, cols, pitch):
+        """Conv2D's stride-1 im2col (see conv.Conv2D._workspace): cols[ch, i, j] =
+        x_pad[ch, i·pitch + j : i·pitch + j + run], the run each kernel offset meets. Channel by
+        channel, so that a channel's padded images stay in the CPU cache for its kh·kw copies
+        (NumPy's slice copies sweep all channels once per offset)."""
+        channels, kh, kw, run = cols.shape
+        for ch in range(channels):
+            for i in range(kh):
+                for j in range(kw):
+                    source = x_pad[ch, i * pitch + j:i * pitch + j + run]
+                    target = cols[ch, i, j]
+                    for p in range(run):
+                        target[p] = source[p]
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy", nogil=True)
+    def col2im_runs(grad_cols, grad_pad, pitch):
+        """The reverse of `im2col_runs`: grad_pad[ch] = 0, then grad_pad[ch, i·pitch + j + p]
+        += grad_cols[ch, i, j, p] for the offsets in row-major order, as NumPy's slice adds do
+        (the same additions in the same order, so the same bits), channel by channel."""
+        channels, kh, kw, run = grad_cols.shape
+        for ch in range(channels):
+            target_row = grad_pad[ch]
+            target_row[:] = 0
+            for i in range(kh):
+                for j in range(kw):
+                    target = target_row[i * pitch + j:i * pitch + j + run]
+                    source = grad_cols[ch, i, j]
+                    for p in range(run):
+                        target[p] += source[p]
 else:
     adam_step = scikit_learn_adam_step = max_pool_2x2_forward = max_pool_2x2_backward = relu_backward = None
+    im2col_runs = col2im_runs = None

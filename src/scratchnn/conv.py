@@ -132,13 +132,19 @@ class Conv2D(_Spatial):
     same). ``padding="valid"`` means 0. ``init`` names an initializer of `scratchnn.init`,
     computed with fan_in = in_channels·kh·kw and fan_out = out_channels·kh·kw.
 
+    With stride 1, ``fused="auto"`` (the default) runs the im2col and col2im copies in compiled
+    loops, channel by channel, when Numba is installed (``pip install scratchnn[fast]``): the
+    same bits as the NumPy slice copies (tests check), in about half the time (on the benchmark
+    CNN's second layer, 64 images: im2col 1.16 → 0.68 ms, col2im 1.22 → 0.64 ms).
+    ``fused=False`` always runs the NumPy code.
+
     >>> conv = Conv2D(3, 16, kernel_size=3, stride=2, padding=1)
     >>> conv.build(np.random.default_rng(0), np.float32)
     >>> conv.forward(np.zeros((4, 3, 32, 32), np.float32)).shape
     (4, 16, 16, 16)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, init="he_uniform"):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, init="he_uniform", fused="auto"):
         self.in_channels = positive_int("in_channels", in_channels)
         self.out_channels = positive_int("out_channels", out_channels)
         self.kernel_size = _pair("kernel_size", kernel_size)
@@ -155,6 +161,7 @@ class Conv2D(_Spatial):
             self._padding_config = _config_pair((pad_h, pad_w))
             self.padding = ((pad_h, pad_h), (pad_w, pad_w))      # ((top, bottom), (left, right))
         self.init = check_init_name(init)
+        self.fused = _fused.check_option(fused)
         self.weight = None
         self.bias = None
         self._workspaces = {}
@@ -226,11 +233,17 @@ class Conv2D(_Spatial):
         self._cache = work
         return y
 
-    @staticmethod
-    def _im2col(work):
-        for i, j in work.offsets:        # cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]
-            work.cols[:, i, j] = work.window(work.x_pad, i, j)
+    def _im2col(self, work):
+        if self._use_fused(work):        # the same copies, compiled (see _fused.im2col_runs)
+            _fused.im2col_runs(work.x_pad, work.cols, work.pitch)
+        else:
+            for i, j in work.offsets:    # cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]
+                work.cols[:, i, j] = work.window(work.x_pad, i, j)
         work.cols_hold_input = True
+
+    def _use_fused(self, work):
+        """Whether im2col / col2im run compiled: stride 1 (whose copies are runs), Numba."""
+        return bool(self.fused) and _fused.available and work.pitch is not None
 
     def _weight_bias(self, work):
         """[W_mat | b]: the kernel as a matrix (out, in·kh·kw) and the bias as its last column,
@@ -279,10 +292,13 @@ class Conv2D(_Spatial):
         np.matmul(self.weight.value.reshape(self.out_channels, depth).T, grad_matrix, out=grad_cols_matrix)
         work.cols_hold_input = False
         grad_cols = work.cols                    # now dL/dcols, in the layout of cols
-        work.grad_pad.fill(0)
-        for i, j in work.offsets:        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[(ch,i,j), (n,r,c)]
-            target = work.window(work.grad_pad, i, j)
-            target += grad_cols[:, i, j]
+        if self._use_fused(work):        # the same additions in the same order, compiled
+            _fused.col2im_runs(grad_cols, work.grad_pad, work.pitch)
+        else:
+            work.grad_pad.fill(0)
+            for i, j in work.offsets:    # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[(ch,i,j), (n,r,c)]
+                target = work.window(work.grad_pad, i, j)
+                target += grad_cols[:, i, j]
         grad_input = np.empty(work.input_shape, dtype=work.dtype)
         np.copyto(grad_input, work.interior(work.grad_pad).transpose(1, 0, 2, 3))
         return grad_input
@@ -386,6 +402,7 @@ class Conv2D(_Spatial):
             pitch = max(width + max(left, right), out_w)
             rows = max(height + max(top, bottom), out_h)
             grid, run = (rows, pitch), n * rows * pitch
+            flat_pitch = pitch
             origin = top * pitch + left                        # flat index of pixel (0, 0) of image 0
             x_pad_shape = (channels, run + max(origin, (kh - 1) * pitch + kw - 1))   # room for every run
 
@@ -397,7 +414,7 @@ class Conv2D(_Spatial):
                 start = i * pitch + j
                 return padded[:, start:start + run]     # flat: NumPy adds 2-D runs faster than 4-D views
         else:
-            grid = (out_h, out_w)
+            grid, flat_pitch = (out_h, out_w), None
             x_pad_shape = (channels, n, height + top + bottom, width + left + right)
 
             def interior(padded):
@@ -407,7 +424,7 @@ class Conv2D(_Spatial):
                 return _window(padded, i, j, (out_h, out_w), stride)
         positions = n * grid[0] * grid[1]
         work = _Workspace()
-        work.per_image = False
+        work.per_image, work.pitch = False, flat_pitch
         work.input_shape, work.out_size, work.grid, work.dtype = input_shape, (out_h, out_w), grid, dtype
         work.interior, work.window = interior, window
         work.offsets = [(i, j) for i in range(kh) for j in range(kw)]
