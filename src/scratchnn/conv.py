@@ -349,11 +349,10 @@ class Conv2D(_Spatial):
     def _workspace_per_image(self, input_shape, dtype):
         """Buffers of `_forward_per_image`, reused for batches of the same shape: x_pad, the
         padded input (NCHW), and cols[n, (ch, i, j), (r, c)] with a last row of ones."""
-        key = ("per image", input_shape, np.dtype(dtype))
-        if key in self._workspaces:
-            return self._workspaces[key]
-        if len(self._workspaces) >= 2:
-            del self._workspaces[next(iter(self._workspaces))]
+        return self._cached(("per image", input_shape, np.dtype(dtype)),
+                            lambda: self._new_workspace_per_image(input_shape, dtype))
+
+    def _new_workspace_per_image(self, input_shape, dtype):
         n, channels, height, width = input_shape
         (top, bottom), (left, right) = self.padding
         kh, kw = self.kernel_size
@@ -369,7 +368,6 @@ class Conv2D(_Spatial):
         work.cols[:, work.depth] = 1                                   # the row of ones, for the bias
         work.cols_grid = work.cols[:, :work.depth].reshape(n, channels, kh, kw, out_h, out_w)
         work.weight_bias = np.empty((self.out_channels, work.depth + 1), dtype)
-        self._workspaces[key] = work
         return work
 
     def _workspace(self, input_shape, dtype):
@@ -381,11 +379,19 @@ class Conv2D(_Spatial):
         ``grid`` = (rows, columns) positions per image; ``interior(x_pad)`` is the view of
         x_pad where x goes, ``window(x_pad, i, j)`` the view that offset (i, j) meets.
         """
-        key = (input_shape, np.dtype(dtype))
-        if key in self._workspaces:
-            return self._workspaces[key]
-        if len(self._workspaces) >= 2:
-            del self._workspaces[next(iter(self._workspaces))]
+        return self._cached(("channels first", input_shape, np.dtype(dtype)),
+                            lambda: self._new_workspace(input_shape, dtype))
+
+    def _cached(self, key, build):
+        """The workspace stored under `key`, built by `build()` the first time; the two most
+        recent are kept (a training batch and a smaller last one, say)."""
+        if key not in self._workspaces:
+            if len(self._workspaces) >= 2:
+                del self._workspaces[next(iter(self._workspaces))]
+            self._workspaces[key] = build()
+        return self._workspaces[key]
+
+    def _new_workspace(self, input_shape, dtype):
         n, channels, height, width = input_shape
         (top, bottom), (left, right) = self.padding
         (kh, kw), stride = self.kernel_size, self.stride
@@ -438,7 +444,6 @@ class Conv2D(_Spatial):
         work.cols_hold_input = False
         work.weight_bias = np.empty((self.out_channels, work.depth + 1), dtype)
         work.y_matrix = np.empty((self.out_channels, positions), dtype)       # Y, and later dY
-        self._workspaces[key] = work
         return work
 
 
