@@ -419,9 +419,11 @@ def test_fused_adam_gives_the_same_bits_as_numpy(cls, dtype):
     assert np.array_equal(fast.state[fused]["v"], slow.state[plain]["v"])
 
 
-def test_fused_argument_is_checked():
+@pytest.mark.parametrize("cls", [sn.Adam, sn.AdamW, sn.SGD, sn.RMSprop, sn.Adagrad])
+def test_fused_argument_is_checked(cls):
     with pytest.raises(ValueError, match="fused must be 'auto', True or False"):
-        sn.Adam(fused="yes")
+        cls(fused="yes")
+    assert "fused" not in cls(fused=False).get_config()       # a runtime choice, not the model
 
 
 @pytest.mark.parametrize("fused", [False, "auto"])
@@ -440,3 +442,53 @@ def test_adam_flushes_subnormal_state_to_zero(fused):
     tiny = np.finfo(np.float32).tiny
     assert not np.any((m != 0) & (np.abs(m) < tiny)) and not np.any((v != 0) & (v < tiny))
     assert np.all(m == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("make", [
+    lambda fused: sn.SGD(0.01, momentum=0.9, fused=fused),
+    lambda fused: sn.SGD(0.01, momentum=0.5, nesterov=True, weight_decay=1e-3, fused=fused),
+    lambda fused: sn.RMSprop(0.01, fused=fused),
+    lambda fused: sn.RMSprop(0.01, rho=0.8, momentum=0.9, epsilon=1e-6, fused=fused),
+    lambda fused: sn.Adagrad(0.05, initial_accumulator_value=0.1, fused=fused),
+], ids=["sgd-momentum", "sgd-nesterov-decay", "rmsprop", "rmsprop-momentum", "adagrad"])
+def test_fused_sgd_rmsprop_adagrad_give_the_same_bits_as_numpy(make, dtype):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(1)
+    fused = Parameter(rng.normal(size=(40, 25)).astype(dtype))
+    plain = Parameter(fused.value.copy())
+    fast, slow = make(True), make(False)
+    for step in range(30):
+        grad = (rng.normal(size=(40, 25)) * 10.0 ** rng.integers(-8, 3)).astype(dtype)
+        if step > 20:
+            grad[:10] = 0                          # decaying state: the subnormal flush runs too
+        fused.grad[...] = grad
+        plain.grad[...] = grad
+        fast.step([fused])
+        slow.step([plain])
+    assert np.array_equal(fused.value, plain.value)
+    for name in slow.state[plain]:
+        assert np.array_equal(fast.state[fused][name], slow.state[plain][name]), name
+
+
+@pytest.mark.parametrize("fused", [False, "auto"])
+@pytest.mark.parametrize("make, names", [
+    (lambda fused: sn.SGD(1e-3, momentum=0.9, fused=fused), ["velocity"]),
+    (lambda fused: sn.RMSprop(1e-3, momentum=0.9, fused=fused), ["square_average", "buffer"]),
+])
+def test_sgd_and_rmsprop_flush_subnormal_state_to_zero(make, names, fused):
+    """As Adam: state that decays towards 0 once the gradient is 0 is flushed when it would
+    turn subnormal (measured: SGD with momentum on the MLP, 0.60 s per epoch at the second
+    epoch, 0.70 s from the third, with 5,792 subnormal velocities, before this flush)."""
+    parameter = Parameter(np.ones(4, dtype=np.float32))
+    optimizer = make(fused)
+    parameter.grad[...] = 1e-3
+    optimizer.step([parameter])
+    parameter.grad[...] = 0.0
+    tiny = np.finfo(np.float32).tiny
+    for _ in range(1200):                              # 0.9^1200 · 1e-3 is far below tiny
+        optimizer.step([parameter])
+        for name in names:
+            state = optimizer.state[parameter][name]
+            assert not np.any((state != 0) & (np.abs(state) < tiny)), name
+    assert all(np.all(optimizer.state[parameter][name] == 0) for name in names)

@@ -1,4 +1,4 @@
-"""Optional fused kernels (the Adam step, 2x2 max pooling, the ReLU gradient, Conv2D's
+"""Optional fused kernels (the Adam, SGD-momentum, RMSprop and Adagrad steps, 2x2 max pooling, the ReLU gradient, Conv2D's
 im2col / col2im copies), compiled by Numba when it is installed.
 
 The NumPy form of an Adam step makes a dozen passes over the weights (one per operation);
@@ -61,6 +61,50 @@ if available:
             v[i] = v_i
             denominator = np.sqrt(v_i) / correction_2 + epsilon   # √v̂ + ε, v̂ = v / (1 − β2^t)
             value[i] -= (m_i / denominator) * step_size           # w ← w − lr · m̂ / (√v̂ + ε)
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def sgd_momentum_step(value, grad, velocity, momentum, weight_decay, nesterov, learning_rate, tiny):
+        """One SGD step with momentum, in place, as `optim.SGD.update`'s NumPy code does it."""
+        zero = tiny - tiny
+        for i in range(value.size):
+            g = grad[i]
+            if weight_decay != zero:
+                g = g + weight_decay * value[i]                   # g = ∇L + λ w
+            v_i = velocity[i] * momentum + g                      # v = μ v + g
+            if abs(v_i) < tiny:                                   # subnormal: flush (see optim.Adam)
+                v_i = zero
+            velocity[i] = v_i
+            step = g + momentum * v_i if nesterov else v_i
+            value[i] -= learning_rate * step                      # w ← w − lr · step
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def rmsprop_step(value, grad, average, buffer, rho, one_minus_rho, epsilon, momentum, use_momentum,
+                     learning_rate, tiny):
+        """One RMSprop step, in place, as `optim.RMSprop.update`'s NumPy code does it."""
+        zero = tiny - tiny
+        for i in range(value.size):
+            g = grad[i]
+            a = average[i] * rho + one_minus_rho * (g * g)        # v = ρ v + (1 − ρ) g²
+            if a < tiny:                                          # subnormal: flush
+                a = zero
+            average[i] = a
+            scaled = g / (np.sqrt(a) + epsilon)                   # g / (√v + ε)
+            if use_momentum:
+                b = buffer[i] * momentum + scaled                 # b = μ b + g / (√v + ε)
+                if abs(b) < tiny:
+                    b = zero
+                buffer[i] = b
+                scaled = b
+            value[i] -= learning_rate * scaled
+
+    @numba.njit(cache=True, fastmath=False, error_model="numpy")
+    def adagrad_step(value, grad, total, epsilon, learning_rate):
+        """One Adagrad step, in place, as `optim.Adagrad.update`'s NumPy code does it."""
+        for i in range(value.size):
+            g = grad[i]
+            s = total[i] + g * g                                  # s = s + g²
+            total[i] = s
+            value[i] -= (learning_rate * g) / (np.sqrt(s) + epsilon)   # w ← w − lr · g / (√s + ε)
 
     @numba.njit(cache=True, fastmath=False, error_model="numpy")
     def scikit_learn_adam_step(value, grad, l2, use_l2, rows, clear, m, v, beta_1, one_minus_beta_1, beta_2,
@@ -175,4 +219,4 @@ if available:
                         target[p] += source[p]
 else:
     adam_step = scikit_learn_adam_step = max_pool_2x2_forward = max_pool_2x2_backward = relu_backward = None
-    im2col_runs = col2im_runs = None
+    im2col_runs = col2im_runs = sgd_momentum_step = rmsprop_step = adagrad_step = None

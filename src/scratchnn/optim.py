@@ -86,10 +86,15 @@ class SGD(Optimizer):
     g = grad + weight_decay · w;  v = momentum · v + g;  w ← w − lr · (g + momentum · v if
     nesterov else v), as PyTorch defines it. With momentum 0 this is the blog's
     ``w += lr · (−grad)``.
+
+    With momentum, v entries below the dtype's smallest normal number are set to 0 (see
+    `Adam`), and ``fused="auto"`` runs the step in one compiled pass when Numba is installed
+    (the same bits; ``fused=False``: always NumPy).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0):
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused="auto"):
         super().__init__(learning_rate)
+        self.fused = _fused.check_option(fused)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {describe(nesterov)}")
@@ -102,12 +107,19 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(parameter.value)} if self.momentum else {}
 
     def update(self, value, grad, state):
+        if self.momentum and self.fused and _fused.available and _contiguous(value, grad, state["velocity"]):
+            scalar = value.dtype.type
+            _fused.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
+                                     scalar(self.momentum), scalar(self.weight_decay), self.nesterov,
+                                     scalar(self.learning_rate), np.finfo(value.dtype).tiny)
+            return
         if self.weight_decay:
             grad = grad + self.weight_decay * value                # g = ∇L + λ w
         if self.momentum:
             velocity = state["velocity"]
             velocity *= self.momentum
             velocity += grad                                       # v = μ v + g
+            _flush_subnormals(velocity, self.scratch_like(value))
             grad = grad + self.momentum * velocity if self.nesterov else velocity
         value -= self.learning_rate * grad                         # w ← w − lr · g
 
@@ -159,9 +171,8 @@ class Adam(Optimizer):
         # Where the gradient stays 0 (dead units, always-blank pixels), m shrinks by β1 each step
         # into subnormal numbers, which CPUs handle up to 100x slower. They cannot move a weight
         # (lr · m ≈ 1e-41), so we flush them to zero.
-        tiny = np.finfo(value.dtype).tiny
-        np.copyto(m, 0, where=np.abs(m, out=scratch) < tiny)
-        np.copyto(v, 0, where=v < tiny)
+        _flush_subnormals(m, scratch)
+        _flush_subnormals(v, scratch)
         state["step"] += 1
         t = int(state["step"])
         step_size = self.learning_rate / (1 - self.beta_1**t)
@@ -206,10 +217,14 @@ class RMSprop(Optimizer):
     """RMSprop (Hinton's lecture 6e): v = ρ v + (1 − ρ) g²;  w ← w − lr · g / (√v + ε).
 
     With momentum μ > 0: b = μ b + g / (√v + ε);  w ← w − lr · b (PyTorch's form).
+
+    v and b entries below the dtype's smallest normal number are set to 0 (see `Adam`);
+    ``fused="auto"`` runs the step in one compiled pass when Numba is installed (the same bits).
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7):
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto"):
         super().__init__(learning_rate)
+        self.fused = _fused.check_option(fused)
         self.rho = number_in_range("rho", rho, 0.0, 1.0, high_open=True)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -222,13 +237,23 @@ class RMSprop(Optimizer):
 
     def update(self, value, grad, state):
         average = state["square_average"]
+        buffer = state.get("buffer", average)          # (the kernel needs an array either way)
+        if self.fused and _fused.available and _contiguous(value, grad, average, buffer):
+            scalar = value.dtype.type
+            _fused.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
+                                scalar(self.rho), scalar(1 - self.rho), scalar(self.epsilon),
+                                scalar(self.momentum), bool(self.momentum), scalar(self.learning_rate),
+                                np.finfo(value.dtype).tiny)
+            return
+        scratch = self.scratch_like(value)
         average *= self.rho
         average += (1 - self.rho) * (grad * grad)                  # v = ρ v + (1 − ρ) g²
+        _flush_subnormals(average, scratch)
         scaled = grad / (np.sqrt(average) + self.epsilon)          # g / (√v + ε)
         if self.momentum:
-            buffer = state["buffer"]
             buffer *= self.momentum
             buffer += scaled                                       # b = μ b + g / (√v + ε)
+            _flush_subnormals(buffer, scratch)
             scaled = buffer
         value -= self.learning_rate * scaled
 
@@ -238,10 +263,14 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
-    """Adagrad (Duchi et al., 2011): s = s + g²;  w ← w − lr · g / (√s + ε)."""
+    """Adagrad (Duchi et al., 2011): s = s + g²;  w ← w − lr · g / (√s + ε).
 
-    def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10):
+    ``fused="auto"`` runs the step in one compiled pass when Numba is installed (the same bits).
+    """
+
+    def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, fused="auto"):
         super().__init__(learning_rate)
+        self.fused = _fused.check_option(fused)
         self.initial_accumulator_value = positive_number(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -251,12 +280,23 @@ class Adagrad(Optimizer):
 
     def update(self, value, grad, state):
         total = state["sum_of_squares"]
+        if self.fused and _fused.available and _contiguous(value, grad, total):
+            scalar = value.dtype.type
+            _fused.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
+                                scalar(self.epsilon), scalar(self.learning_rate))
+            return
         total += grad * grad                                       # s = s + g²
         value -= self.learning_rate * grad / (np.sqrt(total) + self.epsilon)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate,
                 "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+
+
+def _flush_subnormals(state, scratch):
+    """Set the entries of `state` whose magnitude is below the dtype's smallest normal number
+    (subnormal floats, up to 100x slower to compute with) to 0; `scratch` is a work array."""
+    np.copyto(state, 0, where=np.abs(state, out=scratch) < np.finfo(state.dtype).tiny)
 
 
 def _contiguous(*arrays):
