@@ -20,10 +20,10 @@ them (so that every copy is a plain slice), and with stride 1 the images are lai
 that each of the kh·kw copies is one contiguous run (see `Conv2D._workspace`); dL/dcols is
 written over cols once dL/dW has used it, and dY over Y: the less memory a batch sweeps
 through, the more of it stays in the CPU cache (on the benchmark CNN with ``fit(threads=2)``,
-the sharing and the bias row took a batch from 33 to 29 ms). Shallow kernels (in_channels·kh·kw <= 32, such as a first
-layer on gray or RGB images) instead run one product per image, whose result is already in
-NCHW order (see `Conv2D._per_image`). Pooling takes maxima and sums over the same
-kernel-offset views, without copies.
+the sharing and the bias row took a batch from 33 to 29 ms). Shallow kernels
+(in_channels·kh·kw <= 32, such as a first layer on gray or RGB images) instead run one
+product per image, whose result is already in NCHW order (see `Conv2D._per_image`).
+Pooling takes maxima and sums over the same kernel-offset views, without copies.
 
 >>> conv = Conv2D(1, 8, kernel_size=3, padding=1)
 >>> conv.build(np.random.default_rng(0), np.float32)
@@ -234,6 +234,7 @@ class Conv2D(_Spatial):
         return y
 
     def _im2col(self, work):
+        """Fill cols from x_pad (channels first): the kh·kw copies of the docstring above."""
         if self._use_fused(work):        # the same copies, compiled (see _fused.im2col_runs)
             _fused.im2col_runs(work.x_pad, work.cols, work.pitch)
         else:
@@ -315,15 +316,13 @@ class Conv2D(_Spatial):
         """y[n] = [W_mat | b] · [cols[n]; 1] for each image n: one product per image, whose
         result is already image n's output in NCHW (no transpose), the bias added by the product
         (the row of ones under cols[n])."""
-        n, depth = x.shape[0], work.depth
+        n = x.shape[0]
         out_h, out_w = work.out_size
         work.interior(work.x_pad)[...] = x
         for i, j in work.offsets:        # cols[n, (ch,i,j), (r,c)] = x_pad[n, ch, s·r+i, s·c+j]
             work.cols_grid[:, :, i, j] = _window(work.x_pad, i, j, work.out_size, self.stride)
-        work.weight_bias[:, :depth] = self.weight.value.reshape(self.out_channels, depth)
-        work.weight_bias[:, depth] = self.bias.value
         y = np.empty((n, self.out_channels, out_h, out_w), dtype=work.dtype)
-        np.matmul(work.weight_bias, work.cols, out=y.reshape(n, self.out_channels, out_h * out_w))
+        np.matmul(self._weight_bias(work), work.cols, out=y.reshape(n, self.out_channels, out_h * out_w))
         self._cache = work
         return y
 
@@ -332,13 +331,14 @@ class Conv2D(_Spatial):
         (the row of ones gives dL/db = Σ dY), dL/dcols[n] = W_matᵀ · dY[n], then col2im."""
         n, depth = work.input_shape[0], work.depth
         grad_matrix = grad_output.reshape(n, self.out_channels, -1)
-        per_image = np.matmul(grad_matrix, work.cols.transpose(0, 2, 1))   # (N, out, depth + 1)
-        total = per_image.sum(axis=0)
+        each_image = np.matmul(grad_matrix, work.cols.transpose(0, 2, 1))  # (N, out, depth + 1)
+        total = each_image.sum(axis=0)
         self.weight.grad += total[:, :depth].reshape(self.weight.grad.shape)
         self.bias.grad += total[:, depth]
         if not self.needs_input_grad:
             return None
-        grad_cols = np.matmul(work.weight_bias[:, :depth].T, grad_matrix)          # (N, depth, positions)
+        weight_matrix = self.weight.value.reshape(self.out_channels, depth)
+        grad_cols = np.matmul(weight_matrix.T, grad_matrix)                         # (N, depth, positions)
         grad_grid = grad_cols.reshape(work.cols_grid.shape)
         work.grad_pad.fill(0)
         for i, j in work.offsets:        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[n, (ch,i,j), (r,c)]
