@@ -375,3 +375,27 @@ def test_relu_fused_argument():
     with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 1"):
         ReLU(fused=1)
     assert ReLU(fused=False).get_config() == {}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_gelu_compiled_erf_gives_math_erfs_bits(dtype):
+    """GELU(fused=True) takes erf from a compiled loop over math.erf, fused=False from
+    np.frompyfunc(math.erf): the same outputs and gradients, bit for bit (float16, which the
+    compiled loop does not take, falls back to math.erf)."""
+    pytest.importorskip("numba")
+    x = (np.random.default_rng(3).normal(size=(64, 33)) * 4).astype(dtype)
+    x[0, :4] = [0.0, -0.0, 40.0, -45.0]
+    upstream = np.random.default_rng(4).normal(size=x.shape).astype(dtype)
+    results = []
+    for fused in (False, True):
+        layer = GELU(fused=fused)
+        results.append((layer.forward(x), layer.backward(upstream)))
+    for plain, compiled in zip(*results):
+        assert compiled.dtype == dtype
+        np.testing.assert_array_equal(compiled, plain)
+
+
+def test_gelu_fused_argument():
+    assert GELU(fused=False).get_config() == {"approximate": "none"}      # a runtime choice
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False"):
+        GELU(fused="fast")

@@ -1,5 +1,6 @@
-"""Optional fused kernels (the Adam, SGD-momentum, RMSprop and Adagrad steps, 2x2 max pooling, the ReLU gradient, Conv2D's
-im2col / col2im copies), compiled by Numba when it is installed.
+"""Optional fused kernels (the Adam, SGD-momentum, RMSprop and Adagrad steps, 2x2 max pooling,
+the ReLU gradient, Conv2D's im2col / col2im copies, GELU's erf), compiled by Numba when it is
+installed.
 
 The NumPy form of an Adam step makes a dozen passes over the weights (one per operation);
 here each weight is read and written once, in one vectorized loop on one core (BLAS keeps the
@@ -12,6 +13,8 @@ fast-math), so both give bit-identical weights; tests check that.
 Install with ``pip install scratchnn[fast]``; without Numba, `available` is False and the
 optimizers use NumPy alone.
 """
+
+import math
 
 import numpy as np
 
@@ -217,6 +220,13 @@ if available:
                     source = grad_cols[ch, i, j]
                     for p in range(run):
                         target[p] += source[p]
+
+    @numba.vectorize(["float64(float32)", "float64(float64)"], cache=True)
+    def erf(x):
+        """erf of each entry, in float64, as math.erf computes it (the same bits; NumPy has no
+        erf, and np.frompyfunc(math.erf) makes a Python float per entry, ~40x slower)."""
+        return math.erf(np.float64(x))
 else:
+    erf = None
     adam_step = scikit_learn_adam_step = max_pool_2x2_forward = max_pool_2x2_backward = relu_backward = None
     im2col_runs = col2im_runs = sgd_momentum_step = rmsprop_step = adagrad_step = None

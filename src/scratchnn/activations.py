@@ -137,21 +137,27 @@ class GELU(Layer):
     """Gaussian error linear unit: y = x · Φ(x), Φ the standard normal CDF.
 
     ``approximate="none"`` (PyTorch's default) uses the exact erf; ``approximate="tanh"`` uses
-    0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))), which is faster.
+    0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))). NumPy has no erf: we take Python's
+    ``math.erf``, entry by entry, and with ``fused="auto"`` and Numba installed a compiled
+    loop over the same ``math.erf`` (the same bits, ~20x faster forward).
     """
 
-    def __init__(self, approximate="none"):
+    def __init__(self, approximate="none", fused="auto"):
         self.approximate = one_of("approximate", approximate, ("none", "tanh"))
+        self.fused = _fused.check_option(fused)
 
     def forward(self, x, training=False):
         # Beyond |x| = 40, Φ is exactly 0 or 1 and φ exactly 0 in float32 and float64; clipping
         # there keeps x² and x³ from overflowing without changing any result.
         self.x_safe = x_safe = np.clip(x, -40, 40)
         if self.approximate == "tanh":
-            inner = _SQRT_2_OVER_PI * (x_safe + 0.044715 * x_safe**3)
+            cube = x_safe * x_safe * x_safe            # as PyTorch; x**3 (pow) is ~100x slower in float32
+            inner = _SQRT_2_OVER_PI * (x_safe + 0.044715 * cube)
             self.tanh_inner = np.tanh(inner)
             return 0.5 * x * (1 + self.tanh_inner)
-        self.cdf = 0.5 * (1 + _erf(x_safe / math.sqrt(2)).astype(x.dtype))   # Φ(x)
+        compiled = self.fused and _fused.available and x.dtype in (np.float32, np.float64)
+        erf = _fused.erf if compiled else _erf
+        self.cdf = 0.5 * (1 + erf(x_safe / math.sqrt(2)).astype(x.dtype))   # Φ(x) = (1 + erf(x/√2)) / 2
         return x * self.cdf
 
     def backward(self, grad_output):
