@@ -269,7 +269,7 @@ def test_float32_training_gives_sklearns_weights_to_the_bit(activation):
     for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         assert mine.dtype == sklearns.dtype == np.float32
         np.testing.assert_array_equal(mine, sklearns)
-    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-5)   # values: see docs/sklearn.md
+    np.testing.assert_array_equal(ours.loss_curve_, theirs.loss_curve_)          # see scikit_learn_log_loss
 
 
 @pytest.mark.skipif(not sn._fused.available, reason="Numba is not installed")
@@ -527,3 +527,24 @@ def test_data_errors_use_sklearns_messages():
         MLPClassifier().fit(X, np.zeros(len(X)))
     with pytest.raises(ValueError, match="Input X contains NaN"):
         MLPRegressor().fit(np.full((4, 2), np.nan), np.zeros(4))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_loss_curve_and_tol_stop_are_sklearns_to_the_bit(dtype):
+    """The multi-class loss as scikit-learn computes it: the same loss_curve_ bits, so the
+    same epoch where the loss stops improving by tol (n_iter_), best_loss_ and weights."""
+    from sklearn.neural_network import MLPClassifier as SklearnMLP
+
+    X, y = blobs(120)
+    X = X.astype(dtype)
+    settings = dict(hidden_layer_sizes=(10,), learning_rate_init=0.02, alpha=1e-2, batch_size=25,
+                    max_iter=300, tol=1e-3, n_iter_no_change=3, random_state=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = SklearnMLP(**settings).fit(X, y)
+        ours = MLPClassifier(**settings, dtype=dtype).fit(X, y)
+    assert ours.n_iter_ == theirs.n_iter_ < 300                        # stopped by tol, at the same epoch
+    np.testing.assert_array_equal(ours.loss_curve_, theirs.loss_curve_)
+    assert ours.best_loss_ == theirs.best_loss_
+    for mine, sklearns in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_array_equal(mine, sklearns)

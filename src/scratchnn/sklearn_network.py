@@ -210,11 +210,14 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_
             n_rows = X_batch.shape[0]
             logits = forward(layers, X_batch, training=True)
             value = float(loss.forward(logits, y_batch)) * value_scale / n_rows
+            if isinstance(loss, CrossEntropy):                 # the value as scikit-learn computes it
+                value = scikit_learn_log_loss(loss.exps / loss.sums, y_batch, weights, alpha)
+            else:
+                for weight in weights if alpha else ():
+                    value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
             if batch == 0 or not fused_step:
                 network.zero_grad()                            # (ScikitLearnAdam.scaled_step leaves 0)
             backward(layers, loss.backward())                  # Σ over the rows: x^T · δ, Σ δ
-            for weight in weights if alpha else ():
-                value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
             if not math.isfinite(value):
                 raise ValueError(f"the loss became {value} at batch {batch + 1}: training diverged. "
                                  "The input data may contain large values and need to be "
@@ -226,6 +229,27 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_
                 optimizer.step([parameter])
             total += value * n_rows
     return total / n_samples
+
+
+def scikit_learn_log_loss(probabilities, labels, weights, alpha):
+    """A batch's loss, softmax cross-entropy plus the L2 term, computed as scikit-learn's
+    ``_backprop`` computes it, so that ``loss_curve_`` (and the ``tol`` test on it) matches
+    scikit-learn's to the bit: probabilities clipped to [eps, 1 − eps], −mean over the rows
+    of xlogy(one-hot, p) summed over the classes, then + (α/2)·Σ‖W‖² / n, all in the data's
+    dtype (a float32 loss for float32 data, as there). Measured without it: values differing
+    from scikit-learn's in the 5th digit (0.510424 vs 0.510416 on Fashion-MNIST's first
+    epoch), which could move a ``tol`` stop by an epoch."""
+    from scipy.special import xlogy          # scikit-learn's own dependency, as scikit-learn calls it
+
+    eps = np.finfo(probabilities.dtype).eps
+    one_hot = np.zeros(probabilities.shape, dtype=bool)
+    one_hot[np.arange(len(labels)), labels] = True
+    value = -np.average(xlogy(one_hot, np.clip(probabilities, eps, 1 - eps)), axis=0).sum()
+    squares = 0
+    for weight in weights:
+        flat = weight.value.ravel()
+        squares += np.dot(flat, flat)
+    return value + (0.5 * alpha) * squares / len(labels)
 
 
 def l2_factors(network, alpha):
