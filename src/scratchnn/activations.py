@@ -139,7 +139,7 @@ class GELU(Layer):
     ``approximate="none"`` (PyTorch's default) uses the exact erf; ``approximate="tanh"`` uses
     0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))). NumPy has no erf: we take Python's
     ``math.erf``, entry by entry, and with ``fused="auto"`` and Numba installed a compiled
-    loop over the same ``math.erf`` (the same bits, ~20x faster forward).
+    loop over the same ``math.erf`` (the same bits, ~10x faster forward).
     """
 
     def __init__(self, approximate="none", fused="auto"):

@@ -209,10 +209,11 @@ def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_
             X_batch, y_batch = dense_rows(X, rows), y[rows]
             n_rows = X_batch.shape[0]
             logits = forward(layers, X_batch, training=True)
-            value = float(loss.forward(logits, y_batch)) * value_scale / n_rows
+            our_value = loss.forward(logits, y_batch)          # (also readies loss.backward)
             if isinstance(loss, CrossEntropy):                 # the value as scikit-learn computes it
                 value = scikit_learn_log_loss(loss.exps, loss.sums, y_batch, weights, alpha)
             else:
+                value = float(our_value) * value_scale / n_rows
                 for weight in weights if alpha else ():
                     value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
             if batch == 0 or not fused_step:
@@ -235,9 +236,9 @@ def scikit_learn_log_loss(exps, sums, labels, weights, alpha):
     """A batch's loss, softmax cross-entropy plus the L2 term, computed as scikit-learn's
     ``_backprop`` computes it, so that ``loss_curve_`` (and the ``tol`` test on it) matches
     scikit-learn's to the bit: p = exps / sums clipped to [eps, 1 − eps], −mean over the
-    rows of xlogy(one-hot, p) summed over the classes, then + (α/2)·Σ‖W‖² / n. Measured without it: values differing from scikit-learn's in the 5th digit
-    (0.510424 vs 0.510416 on Fashion-MNIST's first epoch), which could move a ``tol`` stop
-    by an epoch.
+    rows of xlogy(one-hot, p) summed over the classes, then + (α/2)·Σ‖W‖² / n. Without it
+    the values differed from scikit-learn's in the 5th digit (0.510424 vs 0.510416 on
+    Fashion-MNIST's first epoch), which could move a ``tol`` stop by an epoch.
 
     xlogy(one-hot, p) is 0 but at each row's class, so only those n entries are computed
     (the same operations on the same numbers: p, the clip and xlogy are entrywise) and put
@@ -247,7 +248,7 @@ def scikit_learn_log_loss(exps, sums, labels, weights, alpha):
     rows = np.arange(len(labels))
     eps = np.finfo(exps.dtype).eps
     true_class = np.clip(exps[rows, labels] / sums[rows, 0], eps, 1 - eps)
-    logs = xlogy(np.ones(len(labels), dtype=bool), true_class)     # (in float64: scipy has no float32 loop)
+    logs = xlogy(np.ones(len(labels), dtype=bool), true_class)     # a bool first argument: float64, as there
     terms = np.zeros(exps.shape, dtype=logs.dtype)
     terms[rows, labels] = logs
     value = -(np.add.reduce(terms, axis=0) / len(labels)).sum()      # np.average(terms, axis=0)
