@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import scratchnn as sn
-from scratchnn.conv import Conv2D, MaxPool2D
+from scratchnn.nn.conv import Conv2D, MaxPool2D
 
 BATCHES_PER_EPOCH = 469
 

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from scratchnn.activations import (
+from scratchnn.nn.activations import (
     ACTIVATIONS,
     ELU,
     GELU,
@@ -352,7 +352,7 @@ def test_the_strict_context_does_catch_overflow():
         1 / (1 + np.exp(-np.array([-1000.0], dtype=np.float32)))   # the blog's formula
 
 
-@pytest.mark.skipif(not __import__("scratchnn")._fused.available, reason="Numba is not installed")
+@pytest.mark.skipif(not __import__("scratchnn").kernels.available, reason="Numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_fused_relu_gradient_gives_the_numpy_lines_bits(dtype):
     rng = np.random.default_rng(3)

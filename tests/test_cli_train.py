@@ -13,11 +13,11 @@ import pytest
 
 import scratchnn as sn
 from scratchnn.cli import main
-from scratchnn.cli_models import build_mlp
-from scratchnn.cli_plots import WeightSnapshots
-from scratchnn.activations import softmax
+from scratchnn.cli.models import build_mlp
+from scratchnn.cli.plots import WeightSnapshots
+from scratchnn.nn.activations import softmax
 from scratchnn.datasets import load_fashion_mnist, make_dataset
-from scratchnn.io import read_npz
+from scratchnn.serialization import read_npz
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FASHION = "/usr/share/datasets/fashion-mnist"
@@ -565,7 +565,7 @@ def test_bad_layer_specs_are_one_line_errors(capsys, spec, fragment):
 
 
 def test_parse_layers_infers_every_size():
-    from scratchnn.cli_models import CNN_LAYERS, parse_layers
+    from scratchnn.cli.models import CNN_LAYERS, parse_layers
 
     layers = parse_layers(CNN_LAYERS, (784,), 10)
     net = sn.Sequential(*layers, seed=0)

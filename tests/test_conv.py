@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import scratchnn
-import scratchnn.conv as conv_module
-from scratchnn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+import scratchnn.nn.conv as conv_module
+from scratchnn.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
 from scratchnn.gradcheck import numerical_gradient, relative_error
 
 
@@ -373,7 +373,7 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum(fused):
     np.testing.assert_array_equal(grad[0, 0], expected)
 
 
-needs_numba = pytest.mark.skipif(not conv_module._fused.available, reason="Numba is not installed")
+needs_numba = pytest.mark.skipif(not conv_module.kernels.available, reason="Numba is not installed")
 
 
 @needs_numba
@@ -397,7 +397,7 @@ def test_max_pool_fused_argument():
     assert "fused" not in MaxPool2D(2, fused=False).get_config()      # a runtime choice, not the model
     with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
         MaxPool2D(2, fused="yes")
-    if not conv_module._fused.available:
+    if not conv_module.kernels.available:
         with pytest.raises(ValueError, match=r"fused=True needs Numba: pip install scratchnn\[fast\]"):
             MaxPool2D(2, fused=True)
     # other windows always take the NumPy path, whatever `fused` says
@@ -538,6 +538,6 @@ def test_conv_fused_argument():
     assert "fused" not in Conv2D(1, 2, 3, fused=False).get_config()      # a runtime choice, not the model
     with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
         Conv2D(1, 2, 3, fused="yes")
-    if not conv_module._fused.available:
+    if not conv_module.kernels.available:
         with pytest.raises(ValueError, match=r"fused=True needs Numba: pip install scratchnn\[fast\]"):
             Conv2D(1, 2, 3, fused=True)

@@ -20,7 +20,7 @@ import pytest
 
 import scratchnn as sn
 from scratchnn.cli import main
-from scratchnn.io import read_npz
+from scratchnn.serialization import read_npz
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 EPOCHS = 40

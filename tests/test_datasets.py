@@ -126,7 +126,7 @@ def test_read_idx_reports_a_cut_gzip_stream(tmp_path):
 
 
 def test_read_idx_argument_errors(tmp_path):
-    with pytest.raises(TypeError, match=r"path must be a str or os.PathLike path, got int 3"):
+    with pytest.raises(TypeError, match=r"path must be a file path \(str or os.PathLike\), got int 3"):
         read_idx(3)
     with pytest.raises(FileNotFoundError, match="missing-file"):
         read_idx(tmp_path / "missing-file")
@@ -266,8 +266,8 @@ def test_inconsistent_files_are_reported(tmp_path):
     [
         ({"shape": "nchw"}, ValueError, r"shape must be 'flat' or 'image', got 'nchw'"),
         ({"download": "yes"}, TypeError, r"download must be True or False, got 'yes'"),
-        ({"path": 3}, TypeError, r"path must be a str or os.PathLike path, got int 3"),
-        ({"cache_dir": 3.5}, TypeError, r"cache_dir must be a str or os.PathLike path, got float 3.5"),
+        ({"path": 3}, TypeError, r"path must be a file path \(str or os.PathLike\), got int 3"),
+        ({"cache_dir": 3.5}, TypeError, r"cache_dir must be a file path \(str or os.PathLike\), got float 3.5"),
     ],
 )
 def test_loader_argument_errors(kwargs, error, message):

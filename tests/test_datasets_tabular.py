@@ -98,7 +98,7 @@ def test_file_errors_name_the_file_and_line(tmp_path, text, kwargs, message):
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"path": 3}, TypeError, r"path must be a str or os.PathLike path, got int 3"),
+        ({"path": 3}, TypeError, r"path must be a file path \(str or os.PathLike\), got int 3"),
         ({"target": 1.0}, TypeError, r"target must be a column name \(str\) or index \(int\), got 1.0"),
         ({"target": True}, TypeError, r"target must be .* got True"),
         ({"header": "yes"}, ValueError, r"header must be True, False or 'auto', got 'yes'"),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import scratchnn as sn
-from scratchnn import io
+from scratchnn import serialization
+from scratchnn.nn.base import registered_layers
 
 
 def every_layer_net():
@@ -50,7 +51,7 @@ def test_a_failed_save_leaves_the_previous_file_intact(tmp_path, monkeypatch):
         file.write(b"half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(io.np, "savez", broken_savez)
+    monkeypatch.setattr(serialization.np, "savez", broken_savez)
     with pytest.raises(OSError, match="disk full"):
         sn.Sequential(sn.Dense(2, 1), seed=1).save(path)
     assert path.read_bytes() == before
@@ -68,7 +69,7 @@ def write_npz(path, arrays):
     if isinstance(config, dict):
         if "checksums" not in config:
             others = {k: v for k, v in arrays.items() if k != "__config__" and v.dtype != object}
-            config["checksums"] = io.checksums(others)
+            config["checksums"] = serialization.checksums(others)
             arrays["__config__"] = config_array(config)
     np.savez(path, **arrays)
     return path
@@ -85,7 +86,7 @@ GOOD_ARRAYS = {"0.weight": np.zeros((2, 1), np.float32), "0.bias": np.zeros(1, n
 
 @pytest.mark.parametrize("name, arrays, message", [
     ("unknown_layer", {"__config__": config_array({**GOOD_CONFIG, "layers": [{"class": "os.system", "config": {}}]})},
-     "unknown type 'os.system'"),
+     "unknown layer type 'os.system'"),
     ("bad_args", {"__config__": config_array({**GOOD_CONFIG, "layers": [{"class": "Dense", "config": {"evil": 1}}]}), **GOOD_ARRAYS},
      r"layer 0 \(Dense\) has bad arguments"),
     ("wrong_shape", {"__config__": config_array(GOOD_CONFIG), "0.weight": np.zeros((3, 1)), "0.bias": np.zeros(1)},
@@ -129,11 +130,11 @@ def test_save_into_a_missing_directory_is_a_clear_error(tmp_path):
         sn.Sequential(sn.Dense(2, 1), seed=0).save(tmp_path / "nope" / "model.npz")
 
 
-def test_layer_whitelist_holds_only_scratchnn_layers():
-    classes = io.layer_classes()
-    assert {"Dense", "Dropout", "Flatten", "Sigmoid", "Softmax", "GELU"} <= set(classes)
-    assert all(cls.__module__.startswith("scratchnn.") for cls in classes.values())
-    assert zipfile  # the npz container is a zip archive read by numpy, never unpickled
+def test_the_registry_holds_every_library_layer_and_only_layer_classes():
+    classes = registered_layers()
+    assert set(sn.nn.__all__) - {"Layer", "Parameter", "Reduction"} <= set(classes)
+    assert all(issubclass(cls, sn.Layer) and cls is not sn.Layer for cls in classes.values())
+    assert not any(name.startswith("_") for name in classes)      # private bases are not layers
 
 
 def test_a_flipped_bit_is_caught_by_the_checksum(tmp_path):

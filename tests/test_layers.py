@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from scratchnn.gradcheck import numerical_gradient, relative_error
-from scratchnn.init import INITIALIZERS, initialize
-from scratchnn.layers import Dense, Dropout, Flatten, Parameter
+from scratchnn.nn.init import INITIALIZERS, initialize
+from scratchnn.nn.base import Parameter
+from scratchnn.nn.core import Dense, Dropout, Flatten
 
 
 def built_dense(in_features, out_features, seed=0, dtype=np.float64, init="glorot_uniform"):
@@ -154,7 +155,7 @@ def test_dense_refuses_unknown_init():
 
 
 def test_unbuilt_dense_raises():
-    with pytest.raises(RuntimeError, match="Dense layer is not built"):
+    with pytest.raises(RuntimeError, match="Dense is not built"):
         Dense(2, 3).forward(np.zeros((1, 2)))
 
 
@@ -362,7 +363,7 @@ def test_initialize_refuses_unknown_name():
 
 
 def test_reshape_round_trips_and_names_bad_shapes():
-    from scratchnn.layers import Reshape
+    from scratchnn.nn.core import Reshape
 
     layer = Reshape((1, 28, 28))
     x = np.arange(2 * 784, dtype=np.float64).reshape(2, 784)

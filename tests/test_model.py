@@ -202,7 +202,7 @@ def test_bad_constructions_fail_clearly():
         sn.Sequential(sn.Dense(2, 2), dtype=np.int32)
     with pytest.raises(TypeError, match="seed must be None, an int"):
         sn.Sequential(sn.Dense(2, 2), seed="0")
-    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
         sn.Sequential(sn.Dense(2, 2), seed=-3)
 
 

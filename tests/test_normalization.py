@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 import scratchnn
-from scratchnn.conv import Conv2D, MaxPool2D
+from scratchnn.nn.conv import Conv2D, MaxPool2D
 from scratchnn.gradcheck import numerical_gradient, relative_error
-from scratchnn.normalization import BatchNorm
+from scratchnn.nn.normalization import BatchNorm
 
 
 def built(num_features, dtype=np.float64, seed=0, **keywords):

@@ -9,7 +9,7 @@ import pytest
 
 import scratchnn as sn
 
-from scratchnn.layers import Parameter
+from scratchnn.nn.base import Parameter
 from scratchnn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 
 SHAPE = (3, 4)

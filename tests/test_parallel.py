@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import scratchnn as sn
-from scratchnn.parallel import ThreadedBatches
+from scratchnn.nn.base import LOCAL
+from scratchnn.training.parallel import ThreadedBatches
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -33,7 +34,7 @@ def one_batch_both_ways(make_net, X, y, reduction, threads):
     serial.backward(loss.backward(), input_grad=False)
     batches = ThreadedBatches(split, sn.CrossEntropy(reduction=reduction), threads)
     try:
-        split_value, outputs = batches.step(X, y)
+        split_value, outputs = batches.gradient(X, y)
     finally:
         batches.close()
     return (serial, value, serial_outputs), (split, split_value, outputs), batches
@@ -91,7 +92,7 @@ def test_dropout_replicas_draw_their_own_masks_reproducibly():
     batches = ThreadedBatches(net, sn.CrossEntropy(), 2)
     try:
         same_rows = np.concatenate([X[:8], X[:8]])                # both halves see the same images
-        batches.step(same_rows, np.concatenate([y[:8], y[:8]]))
+        batches.gradient(same_rows, np.concatenate([y[:8], y[:8]]))
     finally:
         batches.close()
     masks = [replica.layers[6].mask for replica in batches.replicas]
@@ -136,7 +137,7 @@ def test_batch_norm_uses_the_whole_batchs_statistics_across_threads(threads, red
     np.testing.assert_allclose(split.flat_parameter.grad, serial.flat_parameter.grad, rtol=1e-9, atol=1e-13)
     for mine, theirs in zip(split.state_dict().items(), serial.state_dict().items()):   # running statistics too
         np.testing.assert_allclose(mine[1], theirs[1], rtol=1e-12, atol=1e-15)
-    assert all(layer.batch_group is None for replica in batches.replicas for layer in replica.layers
+    assert all(layer.reduction is LOCAL for replica in batches.replicas for layer in replica.layers
                if isinstance(layer, sn.BatchNorm))                                  # plain layers again
 
 
@@ -161,7 +162,7 @@ def test_batch_norm_counts_the_rows_of_every_replica():
     serial = sn.Sequential(sn.Dense(5, 4), sn.BatchNorm(4), sn.ReLU(), sn.Dense(4, 2), seed=0, dtype=np.float64)
     batches = ThreadedBatches(net, sn.CrossEntropy(), 2)
     try:
-        value, outputs = batches.step(X, np.array([0, 1, 1]))
+        value, outputs = batches.gradient(X, np.array([0, 1, 1]))
     finally:
         batches.close()
     np.testing.assert_allclose(outputs, serial.forward(X, training=True), rtol=1e-12)
@@ -175,13 +176,13 @@ def test_an_error_in_one_replica_stops_all_of_them():
     bad[12] = 7                                                   # the second half's labels are wrong
     try:
         with pytest.raises(IndexError, match="index 7 is out of bounds"):
-            batches.step(X, bad)                                  # not a deadlock, not a BrokenBarrierError
+            batches.gradient(X, bad)                                  # not a deadlock, not a BrokenBarrierError
     finally:
         batches.close()
 
 
 def test_automatic_threads_are_for_convolutional_networks():
-    from scratchnn.parallel import automatic_threads
+    from scratchnn.training.parallel import automatic_threads
 
     cnn, mlp = small_cnn(), sn.Sequential(sn.Dense(4, 8), sn.ReLU(), sn.Dense(8, 2), seed=0)
     assert automatic_threads(cnn, 128, cores=2) == 2

@@ -20,7 +20,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_methods_subset_invariance, parametrize_with_checks
 
 import scratchnn as sn
-from scratchnn.activations import sigmoid
+from scratchnn.nn.activations import sigmoid
 from scratchnn.sklearn import MLPClassifier, MLPRegressor
 
 # Every check passes but one, and only in float32 (tested in float64 below): scikit-learn
@@ -272,10 +272,10 @@ def test_float32_training_gives_sklearns_weights_to_the_bit(activation):
     np.testing.assert_array_equal(ours.loss_curve_, theirs.loss_curve_)          # see scikit_learn_log_loss
 
 
-@pytest.mark.skipif(not sn._fused.available, reason="Numba is not installed")
+@pytest.mark.skipif(not sn.kernels.available, reason="Numba is not installed")
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scikit_learn_adam_kernel_gives_the_numpy_lines_bits(dtype):
-    from scratchnn.sklearn_network import ScikitLearnAdam
+    from scratchnn.sklearn.network import ScikitLearnAdam
 
     rng = np.random.default_rng(5)
     start = rng.normal(size=300).astype(dtype)
@@ -300,7 +300,7 @@ def test_scikit_learn_adam_kernel_gives_the_numpy_lines_bits(dtype):
 
 
 def test_scikit_learn_adam_is_adam_with_epsilon_over_root_of_bias_correction():
-    from scratchnn.sklearn_network import ScikitLearnAdam
+    from scratchnn.sklearn.network import ScikitLearnAdam
 
     rng = np.random.default_rng(0)
     value, lr, beta_1, beta_2, eps = rng.normal(size=50), 0.01, 0.9, 0.999, 1e-3
@@ -444,7 +444,7 @@ def test_partial_fit_calls_are_sklearns():
 def same_start(layers, activation, seed, dtype=np.float64):
     """A Sequential starting from the estimator's weights (scikit-learn's initialization; the
     layers' own init must be "zeros", which draws nothing)."""
-    from scratchnn.sklearn_network import scikit_learn_init
+    from scratchnn.sklearn.network import scikit_learn_init
 
     net = sn.Sequential(*layers, seed=np.random.RandomState(seed), dtype=dtype)
     scikit_learn_init(net, activation)
@@ -470,7 +470,7 @@ def test_classifier_equals_sequential_fit_with_sgd_nesterov():
 
 
 def test_regressor_and_binary_classifier_equal_sequential_fit_with_adam():
-    from scratchnn.sklearn_network import ScikitLearnAdam
+    from scratchnn.sklearn.network import ScikitLearnAdam
 
     X, y = regression(100)
     reg = MLPRegressor((8,), alpha=0.0, batch_size=25, max_iter=3, random_state=1, tol=0.0, n_iter_no_change=100,

@@ -57,7 +57,7 @@ def test_validation_split_is_shuffled_and_stratified_not_a_tail_slice():
             seen["n"] = training.batches_per_epoch
 
     model = net()
-    from scratchnn.train import _split
+    from scratchnn.training.loop import _split
 
     X_train, y_train, (X_val, y_val) = _split(X, y, 0.2, sn.CrossEntropy(), np.random.default_rng(0))
     assert len(X_val) == 60 and len(X_train) == 240

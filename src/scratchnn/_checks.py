@@ -6,8 +6,11 @@ argument, what it got and what it expected (scikit-learn's habit).
 
 import math
 import numbers
+import os
 
 import numpy as np
+
+MAX_NOISE = 1e6     # far beyond any useful noise, and far from overflowing float32 data
 
 
 def describe(value):
@@ -16,6 +19,11 @@ def describe(value):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def describe_typed(value):
+    """`describe` with the type's name first ("int 3", "str 'a'"), for type errors."""
+    return f"{type(value).__name__} {describe(value)}"
 
 
 def positive_number(name, value, allow_zero=False):
@@ -123,30 +131,49 @@ def _ndim_words(ndim):
     return f"{ndim}-D"
 
 
-def rng_from_seed(seed):
-    """Turn None, an int, a np.random.Generator or a np.random.RandomState into a generator.
+def rng_from_seed(seed, name="seed"):
+    """The one seed rule of the library: turn None, an int, a np.random.Generator or a
+    np.random.RandomState into the generator to draw from.
 
-    An int seeds a new `np.random.Generator` (PCG64); a RandomState is used as it is, so the
-    blog's `np.random.seed(s)` draws are reproduced by `np.random.RandomState(s)`.
+    None gives a fresh, unpredictable Generator; an int >= 0 seeds a new `np.random.Generator`
+    (PCG64), so the same int gives the same numbers every run; a Generator or a RandomState
+    is used as it is, its draws continuing its stream (so the blog's `np.random.seed(s)` draws
+    are reproduced by `np.random.RandomState(s)`). Code that draws uses only what both kinds
+    have (uniform, normal, permutation, choice).
     """
     if seed is None or (isinstance(seed, numbers.Integral) and not isinstance(seed, bool)):
         if seed is not None and seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed}")
-        return np.random.default_rng(seed)
+            raise ValueError(f"{name} must be an int >= 0, got {seed}")
+        return np.random.default_rng(None if seed is None else int(seed))
     if isinstance(seed, (np.random.Generator, np.random.RandomState)):
         return seed
     raise TypeError(
-        "seed must be None, an int, a numpy.random.Generator or a numpy.random.RandomState, "
-        f"got {describe(seed)}"
+        f"{name} must be None, an int, a numpy Generator or a RandomState, got {describe_typed(seed)}"
     )
+
+
+def int_at_least(name, value, minimum=1):
+    """Return `value` as an int, or raise if it is not an int >= minimum."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {describe_typed(value)}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def noise_level(name, value):
+    """Return `value` as a float, or raise if it is not a finite number in [0, MAX_NOISE]."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {describe_typed(value)}")
+    if not math.isfinite(value) or value < 0 or value > MAX_NOISE:
+        raise ValueError(f"{name} must be a finite number in [0, {MAX_NOISE:g}], got {value!r}")
+    return float(value)
 
 
 def file_path(name, value):
     """Return `value` as a str path, or raise a TypeError naming the argument."""
-    import os
-
     if not isinstance(value, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {describe(value)}")
+        raise TypeError(f"{name} must be a file path (str or os.PathLike), got {describe_typed(value)}")
     return os.fspath(value)
 
 

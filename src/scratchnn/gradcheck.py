@@ -17,6 +17,7 @@ import numpy as np
 
 from ._checks import as_float_array, describe, positive_number
 from .losses import get_loss
+from .model import Sequential
 
 
 def relative_error(analytic, numeric, floor=1e-8):
@@ -51,8 +52,6 @@ def gradcheck(net, loss, X, y, step=1e-6, training=False):
     in absolute terms (the floor of `relative_error`). Keep inputs away from kinks (ReLU at 0):
     a finite difference across a kink is meaningless.
     """
-    from .model import Sequential
-
     if not isinstance(net, Sequential):
         raise TypeError(f"net must be a scratchnn.Sequential, got {describe(net)}")
     loss = get_loss(loss)

@@ -16,7 +16,7 @@ array([[-0.2]])
 import numpy as np
 
 from ._checks import describe, instance_or_name, one_of
-from .activations import _shift_by_max, sigmoid
+from .nn.activations import _shift_by_max, sigmoid
 
 
 class Loss:

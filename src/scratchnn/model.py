@@ -1,18 +1,21 @@
-"""`Sequential`: a stack of layers, trained by backpropagation.
+"""`Sequential`: a stack of layers, trained by backpropagation; `load` reads one back.
 
 >>> net = Sequential(Dense(2, 4), Tanh(), Dense(4, 1), Sigmoid(), seed=0)
 >>> history = net.fit(X, y, loss=BinaryCrossEntropy(), optimizer=Adam(0.05), epochs=500, verbose=0)
 >>> net.predict(X)
+>>> net.save("xor.npz"); same = load("xor.npz")
 """
 
 import sys
 
 import numpy as np
 
-from . import io, train
+from . import serialization, training
 from ._checks import as_float_array, describe, positive_int, rng_from_seed
-from .layers import Dense, Flatten, Parameter, Standardize, check_layer
 from .losses import CrossEntropy
+from .metrics import predicted_classes
+from .nn.base import Parameter, check_layer, check_registered
+from .nn.core import Dense, Flatten
 
 
 PREDICT_BATCH = 2048      # rows per forward pass in predict when no batch_size is given
@@ -54,6 +57,7 @@ class Sequential:
         self.loss = None
         self.optimizer = None
         self.classes = None      # class names for the output columns, kept in the model file
+        self.input_shape = None  # one sample's shape in the last forward pass (for summary)
 
     def __setstate__(self, state):
         """After pickle or copy.deepcopy each parameter holds its own array instead of a view
@@ -65,6 +69,7 @@ class Sequential:
 
     def forward(self, x, training=False):
         """Run every layer on a batch ``x`` and return the output of the last one."""
+        self.input_shape = x.shape[1:]
         for layer in self.layers:
             x = layer.forward(x, training=training)
         return x
@@ -124,7 +129,7 @@ class Sequential:
         """The architecture as JSON-friendly values: the layers' classes and arguments."""
         return {"dtype": self.dtype.name,
                 "classes": self.classes,
-                "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
+                "layers": [{"class": check_registered(layer), "config": layer.get_config()}
                            for layer in self.layers]}
 
     # --- training --------------------------------------------------------------------------
@@ -153,7 +158,7 @@ class Sequential:
         the weights are then the last finite ones: the current weights if they are finite,
         else those at the start of that epoch.
         """
-        return train.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
+        return training.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, verbose=verbose, validation_data=validation_data,
                          validation_split=validation_split, metrics=metrics, callbacks=callbacks,
                          resume_from=resume_from, threads=threads)
@@ -213,30 +218,27 @@ class Sequential:
     def evaluate(self, X, y, loss=None, metrics=None, batch_size=None):
         """The mean loss over (X, y), in inference mode; with ``metrics=["accuracy", ...]`` a
         dict {"loss": ..., "accuracy": ...}. ``loss`` defaults to the one of the last `fit`."""
-        return train.evaluate(self, X, y, loss=loss, metrics=metrics, batch_size=batch_size)
+        return training.evaluate(self, X, y, loss=loss, metrics=metrics, batch_size=batch_size)
 
     def predict_classes(self, X, batch_size=None):
         """Predicted class for each row: argmax of the outputs (or output > 0.5 for a single
         output column), mapped to ``self.classes`` when the model has class names."""
-        from .metrics import predicted_classes
-
         indices = predicted_classes(self.predict(X, batch_size=batch_size))
         return np.asarray(self.classes)[indices] if self.classes is not None else indices
 
-    def summary(self, file=None):
-        """Print each layer, its output width where known, and its number of parameters."""
+    def summary(self, file=None, input_shape=None):
+        """Print each layer, its output shape and its number of parameters.
+
+        ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``; None uses the shape of
+        the last input the network saw, or the first layer's input width when it has one.
+        Shapes print with None for the batch axis; "?" where no input shape is known.
+        """
         file = file or sys.stdout
         if not callable(getattr(file, "write", None)):
             raise TypeError(f"file must be a writable text stream such as sys.stdout, got {describe(file)}")
-        rows, width = [], None
-        for index, layer in enumerate(self.layers):
-            if isinstance(layer, Dense):
-                width = layer.out_features
-            elif isinstance(layer, Flatten):
-                width = None
-            elif isinstance(layer, Standardize) and len(layer.shape) == 1:
-                width = layer.shape[0]
-            shape = f"(None, {width})" if width is not None else "?"
+        rows = []
+        for index, (layer, shape) in enumerate(zip(self.layers, self.output_shapes(input_shape))):
+            shape = "?" if shape is None else "(" + ", ".join(map(str, shape)) + ")"
             count = sum(p.value.size for p in layer.parameters())
             rows.append((f"{index}: {layer!r}", shape, f"{count:,}"))
         header = ("Layer", "Output shape", "Parameters")
@@ -249,9 +251,36 @@ class Sequential:
         total = sum(p.value.size for p in self._parameters)
         print(f"Total parameters: {total:,} ({self.dtype.name})", file=file)
 
+    def output_shapes(self, input_shape=None):
+        """Each layer's output shape (batch axis None) for samples of `input_shape`, as in
+        `summary`; None for a layer whose input shape is unknown. ValueError if the shape
+        does not fit the network, naming the layer."""
+        if input_shape is None:
+            input_shape = self.input_shape
+        if input_shape is None and isinstance(self.layers[0], Dense):
+            input_shape = (self.layers[0].in_features,)
+        if input_shape is not None:
+            if not isinstance(input_shape, (tuple, list)) or not all(
+                    isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape):
+                raise ValueError(f"input_shape must be one sample's shape, a tuple of positive ints such as "
+                                 f"(1, 28, 28), got {describe(input_shape)}")
+        shape = None if input_shape is None else (None, *map(int, input_shape))
+        shapes = []
+        for index, layer in enumerate(self.layers):
+            if shape is None and isinstance(layer, Dense):
+                shape = (None, layer.in_features)
+            if shape is not None:
+                try:
+                    shape = tuple(layer.output_shape(shape))
+                except ValueError as error:
+                    raise ValueError(f"input_shape {tuple(input_shape or ())} does not fit layer {index}: "
+                                     f"{error}") from None
+            shapes.append(shape)
+        return shapes
+
     def save(self, path):
         """Save the architecture and weights to one ``.npz`` file (no pickle), atomically."""
-        io.save(self, path)
+        serialization.save(self, path)
 
     def __repr__(self):
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
@@ -290,3 +319,19 @@ def _check_widths(layers):
             width, source = layer.out_features, index
         elif isinstance(layer, Flatten):
             width = None
+
+
+def load(path):
+    """Load a model saved with `save` / `Sequential.save` (or a checkpoint); return a `Sequential`.
+
+    Only layer classes already defined in this process can be named by the file (see
+    `scratchnn.serialization`); anything else is a ValueError naming the file and the problem.
+    """
+    config, arrays = serialization.read_model_file(path)
+    model = Sequential(*serialization.build_layers(path, config), dtype=config["dtype"])
+    model.classes = serialization.check_classes(path, config.get("classes"))
+    try:
+        model.load_state_dict(arrays)
+    except ValueError as error:
+        raise ValueError(f"{path!r}: {error}") from None
+    return model

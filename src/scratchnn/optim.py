@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from . import _fused
+from . import kernels
 from ._checks import describe, instance_or_name, number_in_range, positive_number
 
 
@@ -94,7 +94,7 @@ class SGD(Optimizer):
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused="auto"):
         super().__init__(learning_rate)
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {describe(nesterov)}")
@@ -107,9 +107,9 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(parameter.value)} if self.momentum else {}
 
     def update(self, value, grad, state):
-        if self.momentum and self.fused and _fused.available and _contiguous(value, grad, state["velocity"]):
+        if self.momentum and self.fused and kernels.available and _contiguous(value, grad, state["velocity"]):
             scalar = value.dtype.type
-            _fused.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
+            kernels.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
                                      scalar(self.momentum), scalar(self.weight_decay), self.nesterov,
                                      scalar(self.learning_rate), np.finfo(value.dtype).tiny)
             return
@@ -141,7 +141,7 @@ class Adam(Optimizer):
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
                  fused="auto"):
         super().__init__(learning_rate)
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
         self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -157,7 +157,7 @@ class Adam(Optimizer):
     def update(self, value, grad, state):
         grad = self.decay(value, grad)
         m, v = state["m"], state["v"]
-        if self.fused and _fused.available and _contiguous(value, grad, m, v):
+        if self.fused and kernels.available and _contiguous(value, grad, m, v):
             self.fused_update(value, grad, m, v, state)
             return
         # The plain form allocates a temporary array per operation; writing into one scratch
@@ -187,7 +187,7 @@ class Adam(Optimizer):
         state["step"] += 1
         t = int(state["step"])
         scalar = value.dtype.type
-        _fused.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+        kernels.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                          scalar(self.beta_1), scalar(1 - self.beta_1), scalar(self.beta_2),
                          scalar(1 - self.beta_2), scalar(math.sqrt(1 - self.beta_2**t)),
                          scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)),
@@ -224,7 +224,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto"):
         super().__init__(learning_rate)
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
         self.rho = number_in_range("rho", rho, 0.0, 1.0, high_open=True)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -238,9 +238,9 @@ class RMSprop(Optimizer):
     def update(self, value, grad, state):
         average = state["square_average"]
         buffer = state.get("buffer", average)          # (the kernel needs an array either way)
-        if self.fused and _fused.available and _contiguous(value, grad, average, buffer):
+        if self.fused and kernels.available and _contiguous(value, grad, average, buffer):
             scalar = value.dtype.type
-            _fused.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
+            kernels.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
                                 scalar(self.rho), scalar(1 - self.rho), scalar(self.epsilon),
                                 scalar(self.momentum), bool(self.momentum), scalar(self.learning_rate),
                                 np.finfo(value.dtype).tiny)
@@ -270,7 +270,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, fused="auto"):
         super().__init__(learning_rate)
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
         self.initial_accumulator_value = positive_number(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -280,9 +280,9 @@ class Adagrad(Optimizer):
 
     def update(self, value, grad, state):
         total = state["sum_of_squares"]
-        if self.fused and _fused.available and _contiguous(value, grad, total):
+        if self.fused and kernels.available and _contiguous(value, grad, total):
             scalar = value.dtype.type
-            _fused.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
+            kernels.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
                                 scalar(self.epsilon), scalar(self.learning_rate))
             return
         total += grad * grad                                       # s = s + g²

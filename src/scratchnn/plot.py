@@ -13,13 +13,11 @@ window opens and no global state changes.
 import importlib
 import math
 import numbers
-import os
-import uuid
-from pathlib import Path
 
 import numpy as np
 
 from ._checks import as_float_array, describe, positive_int, positive_number
+from ._files import write_atomically
 from .metrics import confusion_matrix
 
 __all__ = [
@@ -185,7 +183,7 @@ def animate_decision_boundary(frames, X, y, path, fps=5, resolution=100):
         pictures[0].save(file, format="GIF", save_all=True, append_images=pictures[1:],
                          duration=durations, loop=0)
 
-    _write_atomically(path, write)
+    write_atomically(path, write, make_parents=True)
     return fig
 
 
@@ -527,19 +525,5 @@ def _integer_locator():
 
 def _finish(fig, path):
     if path is not None:
-        _write_atomically(path, lambda file: fig.savefig(file, format="png", dpi=100))
+        write_atomically(path, lambda file: fig.savefig(file, format="png", dpi=100), make_parents=True)
     return fig
-
-
-def _write_atomically(path, write):
-    """Write to a temporary file next to `path`, then rename: no half-written file ever."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(temporary, "xb") as file:
-            write(file)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

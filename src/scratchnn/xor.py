@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import positive_int, positive_number
-from .activations import Sigmoid, Tanh
-from .layers import Dense
+from .nn.activations import Sigmoid, Tanh
+from .nn.core import Dense
 from .losses import MSE, BinaryCrossEntropy
 from .model import Sequential
 from .optim import SGD, Adam

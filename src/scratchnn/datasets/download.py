@@ -8,11 +8,11 @@ connection, a wrong file or Ctrl-C never leaves a half file that looks like a go
 import hashlib
 import http.client
 import os
-import tempfile
 import urllib.error
 import urllib.request
 
-from ._checks import check_path
+from .._checks import file_path
+from .._files import write_atomically
 
 DEFAULT_TIMEOUT = 30.0  # seconds without a byte from the server before we give up
 _CHUNK = 1 << 16
@@ -33,27 +33,22 @@ def download_file(url, destination, md5, timeout=DEFAULT_TIMEOUT, hint=""):
         download_file("https://example.org/data.gz", "cache/data.gz",
                       md5="8d4fb7e6c68d591d4c3dfef9ec88bf0d")
     """
-    destination = check_path("destination", destination)
+    destination = file_path("destination", destination)
     if not isinstance(md5, str) or len(md5) != 32 or not set(md5.lower()) <= set(_HEX_DIGITS):
         raise ValueError(f"md5 must be a 32-character hex string, got {md5!r}")
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not timeout > 0:
         raise ValueError(f"timeout must be a number of seconds > 0, got {timeout!r}")
-    folder = os.path.dirname(os.path.abspath(destination))
-    os.makedirs(folder, exist_ok=True)
     name = os.path.basename(destination)
-    handle, partial_path = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as partial:
-            actual_md5 = _stream(url, partial, timeout, hint)
+
+    def write(partial):
+        actual_md5 = _stream(url, partial, timeout, hint)
         if actual_md5 != md5.lower():
             raise ValueError(
                 f"{name}: checksum mismatch for the file downloaded from {url}: "
                 f"expected md5 {md5.lower()}, got {actual_md5}"
             )
-        os.replace(partial_path, destination)
-    finally:
-        if os.path.exists(partial_path):
-            os.remove(partial_path)
+
+    write_atomically(destination, write, make_parents=True)
     return destination
 
 

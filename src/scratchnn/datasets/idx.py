@@ -18,7 +18,7 @@ import zlib
 
 import numpy as np
 
-from ._checks import check_path
+from .._checks import file_path
 
 IDX_TYPES = {
     0x08: np.dtype("u1"),   # unsigned byte: MNIST pixels and labels
@@ -43,7 +43,7 @@ def read_idx(path):
         images = read_idx("train-images-idx3-ubyte.gz")
         images.shape, images.dtype   # (60000, 28, 28), dtype('uint8')
     """
-    path = check_path("path", path)
+    path = file_path("path", path)
     with open(path, "rb") as raw:
         file_size = os.fstat(raw.fileno()).st_size
         is_gzip = raw.read(2) == GZIP_MAGIC

@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from ._checks import check_path
+from .._checks import file_path
 from .download import DEFAULT_TIMEOUT, download_file
 from .idx import read_idx
 
@@ -102,8 +102,8 @@ def _load(source, path, shape, cache_dir, download, timeout=DEFAULT_TIMEOUT):
         raise ValueError(f"shape must be 'flat' or 'image', got {shape!r}")
     if not isinstance(download, bool):
         raise TypeError(f"download must be True or False, got {download!r}")
-    path = None if path is None else check_path("path", path)
-    cache_dir = None if cache_dir is None else check_path("cache_dir", cache_dir)
+    path = None if path is None else file_path("path", path)
+    cache_dir = None if cache_dir is None else file_path("cache_dir", cache_dir)
     files = _find_files(source, path, cache_dir, download, timeout)
     train = _read_split(files["train-images-idx3-ubyte"], files["train-labels-idx1-ubyte"], shape)
     test = _read_split(files["t10k-images-idx3-ubyte"], files["t10k-labels-idx1-ubyte"], shape)

@@ -5,7 +5,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_generator, check_int
+from .._checks import int_at_least, rng_from_seed
 
 
 def train_test_split(X, y, test_size=0.2, random_state=None, stratify=None):
@@ -29,7 +29,7 @@ def train_test_split(X, y, test_size=0.2, random_state=None, stratify=None):
         raise TypeError(f"stratify must be None, True or False, got {stratify!r}")
     if stratify and y.ndim != 1:
         raise ValueError(f"stratify=True needs y of shape (n,) with class labels, got shape {y.shape}")
-    rng = as_generator(random_state)
+    rng = rng_from_seed(random_state, "random_state")
 
     if not stratify:
         order = rng.permutation(n)
@@ -181,7 +181,7 @@ def one_hot(labels, num_classes=None):
         # [[1, 0, 0], [0, 0, 1], [0, 1, 0]]
     """
     if num_classes is not None:
-        num_classes = check_int("num_classes", num_classes, minimum=1)
+        num_classes = int_at_least("num_classes", num_classes, minimum=1)
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise ValueError(f"labels must have shape (n,), got {labels.shape}")

@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_path
+from .._checks import file_path
 
 
 def load_csv(path, target=-1, header="auto", delimiter=","):
@@ -28,7 +28,7 @@ def load_csv(path, target=-1, header="auto", delimiter=","):
         X, y, info = load_csv("iris.csv", target="species")
         info["classes"]   # ['setosa', 'versicolor', 'virginica']
     """
-    path = check_path("path", path)
+    path = file_path("path", path)
     if isinstance(target, bool) or not isinstance(target, (str, numbers.Integral)):
         raise TypeError(f"target must be a column name (str) or index (int), got {target!r}")
     if not (header is True or header is False or header == "auto"):

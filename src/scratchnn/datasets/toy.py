@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_generator, check_int, check_noise
+from .._checks import int_at_least, noise_level, rng_from_seed
 
 
 def xor(n_samples=200, noise=0.1, random_state=None):
@@ -69,7 +69,7 @@ def spirals(n_samples=200, noise=0.1, random_state=None, n_classes=2):
         X, y = spirals(300, noise=0.05, random_state=0, n_classes=3)
         np.bincount(y)   # array([100, 100, 100])
     """
-    n_classes = check_int("n_classes", n_classes, minimum=2)
+    n_classes = int_at_least("n_classes", n_classes, minimum=2)
     sizes, noise, rng = _start(n_samples, noise, random_state, n_classes)
     parts = []
     for k, n in enumerate(sizes):
@@ -96,10 +96,10 @@ def gaussians(n_samples=200, noise=0.1, random_state=None, n_classes=None, cente
             )
         if n_classes is None:
             n_classes = len(centers)
-    n_classes = check_int("n_classes", 2 if n_classes is None else n_classes, minimum=2)
+    n_classes = int_at_least("n_classes", 2 if n_classes is None else n_classes, minimum=2)
     if centers is not None and len(centers) != n_classes:
         raise ValueError(f"centers has {len(centers)} rows but n_classes is {n_classes}")
-    spread = check_noise("spread", spread)
+    spread = noise_level("spread", spread)
     sizes, noise, rng = _start(n_samples, noise, random_state, n_classes)
     if centers is None:
         angle = 2 * np.pi * np.arange(n_classes) / n_classes + np.pi / 4
@@ -127,11 +127,11 @@ def make_dataset(name, **kwargs):
 
 def _start(n_samples, noise, random_state, n_classes):
     """Check the common arguments; return the class sizes, the noise and a Generator."""
-    n_samples = check_int("n_samples", n_samples, minimum=1)
+    n_samples = int_at_least("n_samples", n_samples, minimum=1)
     if n_samples < n_classes:
         raise ValueError(f"n_samples must be at least n_classes={n_classes}, got {n_samples}")
-    noise = check_noise("noise", noise)
-    rng = as_generator(random_state)
+    noise = noise_level("noise", noise)
+    rng = rng_from_seed(random_state, "random_state")
     sizes = [n_samples // n_classes + (k < n_samples % n_classes) for k in range(n_classes)]
     return sizes, noise, rng
 

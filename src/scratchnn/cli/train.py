@@ -11,14 +11,14 @@ import os
 import sys
 import time
 
-from .callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
+from ..training.callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
                         StepLR)
-from .cli_data import check_data_options, load_data
-from .cli_models import build_network, describe_network
-from .cli_plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
-from .losses import CrossEntropy
-from .optim import OPTIMIZERS
-from .parallel import automatic_threads, check_threads
+from .data import check_data_options, load_data
+from .models import build_network, describe_network
+from .plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
+from ..losses import CrossEntropy
+from ..optim import OPTIMIZERS
+from ..training.parallel import automatic_threads, check_threads
 
 # Defaults that depend on the data: images are many and large, toy sets and tables small
 # (a few hundred rows need more epochs, and a larger step, to get anywhere).

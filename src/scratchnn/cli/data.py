@@ -20,11 +20,11 @@ import os
 
 import numpy as np
 
-from .datasets.tabular import _is_number
-from .datasets import (FASHION_MNIST_CLASSES, load_csv, load_fashion_mnist, load_mnist, make_dataset,
+from ..datasets.tabular import _is_number
+from ..datasets import (FASHION_MNIST_CLASSES, load_csv, load_fashion_mnist, load_mnist, make_dataset,
                        train_test_split)
-from .datasets.toy import DATASETS as TOY_SETS
-from .layers import Dense, Standardize
+from ..datasets.toy import DATASETS as TOY_SETS
+from ..nn.core import Dense, Standardize
 
 IMAGE_SETS = {"fashion-mnist": (load_fashion_mnist, list(FASHION_MNIST_CLASSES)),
               "mnist": (load_mnist, [str(digit) for digit in range(10)])}

@@ -11,9 +11,9 @@ import math
 
 import numpy as np
 
-from . import _fused
-from ._checks import number_in_range, one_of
-from .layers import Layer
+from .. import kernels
+from .._checks import number_in_range, one_of
+from .base import Layer
 
 
 def sigmoid(x):
@@ -49,7 +49,14 @@ def _shift_by_max(x, axis):
         return x - x.max(axis=axis, keepdims=True)
 
 
-class Sigmoid(Layer):
+class _Elementwise(Layer):
+    """An activation applied entry by entry: the output has the input's shape."""
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
+
+
+class Sigmoid(_Elementwise):
     """Sigmoid: y = σ(x) = 1 / (1 + e^-x), the blog's activation."""
 
     def forward(self, x, training=False):
@@ -60,7 +67,7 @@ class Sigmoid(Layer):
         return grad_output * self.y * (1 - self.y)        # dσ/dx = σ(x)·(1 − σ(x)), the blog's p·(1 − p)
 
 
-class Tanh(Layer):
+class Tanh(_Elementwise):
     """Hyperbolic tangent: y = tanh(x)."""
 
     def forward(self, x, training=False):
@@ -71,29 +78,29 @@ class Tanh(Layer):
         return grad_output * (1 - self.y * self.y)         # d tanh/dx = 1 − tanh²(x)
 
 
-class ReLU(Layer):
+class ReLU(_Elementwise):
     """Rectified linear unit: y = max(0, x).
 
     ``fused="auto"`` computes the gradient of large inputs in one compiled pass when Numba is
     installed (the same bits; ``fused=False``: always the NumPy line below)."""
 
     def __init__(self, fused="auto"):
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
 
     def forward(self, x, training=False):
         self.x = x                                          # kept for backward
         return np.maximum(x, 0)
 
     def backward(self, grad_output):
-        if self.fused and _fused.available and _fused.same_layout(grad_output, self.x, minimum_size=1 << 14):
+        if self.fused and kernels.available and kernels.same_layout(grad_output, self.x, minimum_size=1 << 14):
             grad_input = np.empty_like(grad_output)
-            _fused.relu_backward(grad_output.reshape(-1), self.x.reshape(-1), grad_output.dtype.type(0),
+            kernels.relu_backward(grad_output.reshape(-1), self.x.reshape(-1), grad_output.dtype.type(0),
                                  grad_input.reshape(-1))
             return grad_input
         return grad_output * (self.x > 0)                   # dy/dx = 1 if x > 0 else 0
 
 
-class LeakyReLU(Layer):
+class LeakyReLU(_Elementwise):
     """Leaky ReLU: y = x if x > 0 else negative_slope · x."""
 
     def __init__(self, negative_slope=0.01):
@@ -110,7 +117,7 @@ class LeakyReLU(Layer):
         return {"negative_slope": self.negative_slope}
 
 
-class ELU(Layer):
+class ELU(_Elementwise):
     """Exponential linear unit: y = x if x > 0 else alpha · (e^x − 1)."""
 
     def __init__(self, alpha=1.0):
@@ -133,7 +140,7 @@ _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
-class GELU(Layer):
+class GELU(_Elementwise):
     """Gaussian error linear unit: y = x · Φ(x), Φ the standard normal CDF.
 
     ``approximate="none"`` (PyTorch's default) uses the exact erf; ``approximate="tanh"`` uses
@@ -144,7 +151,7 @@ class GELU(Layer):
 
     def __init__(self, approximate="none", fused="auto"):
         self.approximate = one_of("approximate", approximate, ("none", "tanh"))
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
 
     def forward(self, x, training=False):
         # Beyond |x| = 40, Φ is exactly 0 or 1 and φ exactly 0 in float32 and float64; clipping
@@ -155,8 +162,8 @@ class GELU(Layer):
             inner = _SQRT_2_OVER_PI * (x_safe + 0.044715 * cube)
             self.tanh_inner = np.tanh(inner)
             return 0.5 * x * (1 + self.tanh_inner)
-        compiled = self.fused and _fused.available and x.dtype in (np.float32, np.float64)
-        erf = _fused.erf if compiled else _erf
+        compiled = self.fused and kernels.available and x.dtype in (np.float32, np.float64)
+        erf = kernels.erf if compiled else _erf
         self.cdf = 0.5 * (1 + erf(x_safe / math.sqrt(2)).astype(x.dtype))   # Φ(x) = (1 + erf(x/√2)) / 2
         return x * self.cdf
 
@@ -173,7 +180,7 @@ class GELU(Layer):
         return {"approximate": self.approximate}
 
 
-class Softmax(Layer):
+class Softmax(_Elementwise):
     """Softmax over the last axis: y_i = e^(x_i) / Σ_j e^(x_j).
 
     For classification, prefer leaving logits to `CrossEntropy`, which fuses softmax and log.
@@ -188,7 +195,7 @@ class Softmax(Layer):
         return self.y * (grad_output - (grad_output * self.y).sum(axis=-1, keepdims=True))
 
 
-class Identity(Layer):
+class Identity(_Elementwise):
     """Identity: y = x (a linear output layer, or a placeholder)."""
 
     def forward(self, x, training=False):

@@ -11,11 +11,12 @@ import tempfile
 
 import numpy as np
 
-from .activations import Softmax, softmax
-from .callbacks import Callback
-from .io import load
-from .conv import Conv2D
-from .layers import Dense
+from .. import plot
+from ..nn.activations import Softmax, softmax
+from ..training.callbacks import Callback
+from ..model import load
+from ..nn.conv import Conv2D
+from ..nn.core import Dense
 
 MAX_FRAMES = 30             # snapshots for the animation, besides the untrained network
 
@@ -74,8 +75,6 @@ def probabilities(net, X):
 
 def write_training_plots(directory, net, data, history, snapshots):
     """Write every picture that fits `data`; return their paths."""
-    from . import plot
-
     paths = []
 
     def path(name):
@@ -108,8 +107,6 @@ def write_training_plots(directory, net, data, history, snapshots):
 
 
 def write_confusion_matrix(path, y_true, y_pred, classes):
-    from . import plot
-
     plot.plot_confusion_matrix(y_true, y_pred, class_names=classes, path=path)
     return path
 

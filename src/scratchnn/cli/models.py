@@ -15,12 +15,12 @@ import math
 
 import numpy as np
 
-from . import activations
-from .activations import ACTIVATIONS
-from .conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
-from .layers import Dense, Dropout, Flatten, Reshape, Standardize
-from .normalization import BatchNorm
-from .model import Sequential
+from ..nn import activations
+from ..nn.activations import ACTIVATIONS
+from ..nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from ..nn.core import Dense, Dropout, Flatten, Reshape, Standardize
+from ..nn.normalization import BatchNorm
+from ..model import Sequential
 
 HIDDEN_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "softmax")
 RELU_FAMILY = ("relu", "leaky_relu", "elu", "gelu")      # He initialization suits these

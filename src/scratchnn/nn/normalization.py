@@ -18,8 +18,8 @@ statistics are not trained, so they are plain arrays ("buffers"), which `get_buf
 
 import numpy as np
 
-from ._checks import describe, number_in_range, positive_int, positive_number
-from .layers import Layer, Parameter
+from .._checks import describe, number_in_range, positive_int, positive_number
+from .base import LOCAL, Layer, not_built
 
 
 class BatchNorm(Layer):
@@ -46,6 +46,8 @@ class BatchNorm(Layer):
     (2, 16, 5, 5)
     """
 
+    uses_batch_statistics = True
+
     def __init__(self, num_features, momentum=0.1, epsilon=1e-5):
         self.num_features = positive_int("num_features", num_features)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0)
@@ -54,40 +56,35 @@ class BatchNorm(Layer):
         self.bias = None
         self.running_mean = None
         self.running_var = None
-        # set by scratchnn.parallel while fit(threads=N) runs: the other replicas of this layer
-        # (a `BatchGroup`), this replica's index in it, and its share n_i / n of the batch
-        self.batch_group, self.replica, self.batch_weight = None, 0, 1.0
+        self.reduction = LOCAL           # sums over the batch; data-parallel training hands another
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["batch_group"] = None              # threads and locks are not copied or pickled
+        state["reduction"] = LOCAL               # threads and locks are not copied or pickled
         return state
 
     def build(self, rng, dtype):
         super().build(rng, dtype)
-        self.weight = Parameter(np.ones(self.num_features, dtype=dtype), name="weight")    # γ
-        self.bias = Parameter(np.zeros(self.num_features, dtype=dtype), name="bias")       # β
-        self.running_mean = np.zeros(self.num_features, dtype=dtype)
-        self.running_var = np.ones(self.num_features, dtype=dtype)
+        self.weight = self.add_parameter("weight", np.ones(self.num_features))       # γ
+        self.bias = self.add_parameter("bias", np.zeros(self.num_features))          # β
+        self.running_mean = self.add_buffer("running_mean", np.zeros(self.num_features))
+        self.running_var = self.add_buffer("running_var", np.ones(self.num_features))
 
-    def named_parameters(self):
-        if self.weight is None:
-            return {}
-        return {"weight": self.weight, "bias": self.bias}
+    def set_reduction(self, reduction):
+        self.reduction = LOCAL if reduction is None else reduction
 
-    def get_buffers(self):
-        """The running statistics, name -> array (the arrays themselves, not copies); empty
-        before `build`. They are not parameters: no gradient, no optimizer, but they belong
-        in a saved model."""
-        if self.running_mean is None:
-            return {}
-        return {"running_mean": self.running_mean, "running_var": self.running_var}
+    def output_shape(self, input_shape):
+        channels = self.num_features
+        if len(input_shape) not in (2, 4) or input_shape[1] != channels:
+            raise ValueError(f"BatchNorm({channels}) expects input of shape (N, {channels}) or "
+                             f"(N, {channels}, H, W), got shape {tuple(input_shape)}")
+        return tuple(input_shape)
 
     def set_buffers(self, buffers):
         """Copy arrays from a dict shaped like `get_buffers()` into the running statistics."""
         own = self.get_buffers()
         if not own:
-            raise RuntimeError("BatchNorm is not built: put it in a Sequential or call build(rng, dtype)")
+            raise not_built(self)
         if not isinstance(buffers, dict) or set(buffers) != set(own):
             got = sorted(buffers) if isinstance(buffers, dict) else describe(buffers)
             raise ValueError(f"set_buffers expects a dict with keys {sorted(own)}, got {got}")
@@ -103,30 +100,23 @@ class BatchNorm(Layer):
 
     def forward(self, x, training=False):
         if self.weight is None:
-            raise RuntimeError("BatchNorm is not built: put it in a Sequential or call build(rng, dtype)")
+            raise not_built(self)
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"BatchNorm({self.num_features}) expects an array, got {describe(x)}")
+        self.output_shape(x.shape)
         channels = self.num_features
-        if not isinstance(x, np.ndarray) or x.ndim not in (2, 4) or x.shape[1] != channels:
-            got = f"shape {x.shape}" if isinstance(x, np.ndarray) else describe(x)
-            raise ValueError(f"BatchNorm({channels}) expects input of shape (N, {channels}) or "
-                             f"(N, {channels}, H, W), got {got}")
         self.axes = (0,) if x.ndim == 2 else (0, 2, 3)          # statistics over all but the channel axis
         self.shape = (1, channels) + (1,) * (x.ndim - 2)        # to broadcast per-channel values
-        self.count = x.size // channels                         # m: values per channel
         self.training = training
         if training:
-            if self.batch_group is not None:      # fit(threads=N): count every replica's rows
-                self.count = int(self.batch_group.sum(self.replica, np.array([float(self.count)]))[0])
+            # m: values per channel in the whole batch (its rows may be split over replicas)
+            self.count = int(self.reduction.sum(np.array([float(x.size // channels)]))[0])
             if self.count < 2:
                 raise ValueError(f"BatchNorm({channels}) needs more than one value per channel in training, "
                                  f"got input of shape {x.shape}")
-            if self.batch_group is None:
-                mean = x.mean(axis=self.axes)                                # μ_B
-                centered = x - mean.reshape(self.shape)
-                variance = np.square(centered).mean(axis=self.axes)          # σ²_B (biased)
-            else:                     # fit(threads=N): the batch's rows are spread over replicas
-                mean = self._batch_sum(x) / self.count                  # μ_B over every replica's rows
-                centered = x - mean.reshape(self.shape)
-                variance = self._batch_sum(np.square(centered)) / self.count    # σ²_B
+            mean = self.reduction.sum(x.sum(axis=self.axes)) / self.count            # μ_B = Σ x / m
+            centered = x - mean.reshape(self.shape)
+            variance = self.reduction.sum(np.square(centered).sum(axis=self.axes)) / self.count   # σ²_B (biased)
             momentum = self.momentum
             self.running_mean *= 1 - momentum
             self.running_mean += momentum * mean                 # running ← (1 − m)·running + m·μ_B
@@ -150,17 +140,12 @@ class BatchNorm(Layer):
             return grad_output * scale        # statistics fixed: dL/dx = dL/dy · γ / √(σ² + ε)
         # μ_B and σ²_B depend on x too; with m values per channel, the full derivative is
         # dL/dx = γ / √(σ² + ε) · (dL/dy − Σ dL/dy / m − x̂ · Σ (dL/dy · x̂) / m)
-        if self.batch_group is not None:
-            # fit(threads=N): the sums run over the whole batch. Each replica's dL/dy is the
-            # gradient of its own mean loss, n / n_i times its share of the batch's: weight by
-            # n_i / n to add them up, and scale back for this replica's rows.
-            sums = self.batch_group.sum(self.replica, np.stack([grad_bias, grad_weight]) * self.batch_weight)
-            grad_bias, grad_weight = (sums / self.batch_weight).astype(grad_output.dtype)
+        # The sums run over the whole batch. With its rows split over replicas, each replica's
+        # dL/dy is the gradient of its own mean loss, n / n_i times its share of the batch's:
+        # weight by the share n_i / n to add them up, and scale back for this replica's rows.
+        share = self.reduction.share
+        sums = self.reduction.sum(np.stack([grad_bias, grad_weight]) * share)
+        grad_bias, grad_weight = (sums / share).astype(grad_output.dtype, copy=False)
         mean_grad = (grad_bias / self.count).reshape(self.shape)
         mean_grad_x_hat = (grad_weight / self.count).reshape(self.shape)
         return scale * (grad_output - mean_grad - self.x_hat * mean_grad_x_hat)
-
-    def _batch_sum(self, values):
-        """Σ of `values` over the batch axes and over every replica's rows (fit(threads=N))."""
-        local = values.sum(axis=self.axes, dtype=np.float64)
-        return self.batch_group.sum(self.replica, local).astype(values.dtype)

@@ -17,13 +17,14 @@ import math
 
 import numpy as np
 
-from . import _fused
-from .activations import Softmax, Sigmoid, activation as activation_layer
-from .io import layer_classes, rng_state, set_rng_state
-from .layers import Dense, Dropout
-from .losses import MSE, BinaryCrossEntropy, CrossEntropy
-from .model import Sequential
-from .optim import SGD, Adagrad, Adam, AdamW, RMSprop
+from .. import kernels
+from ..nn.activations import Softmax, Sigmoid, activation as activation_layer
+from ..nn.base import layer_class
+from ..training.checkpoint import rng_state, set_rng_state
+from ..nn.core import Dense, Dropout
+from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
+from ..model import Sequential
+from ..optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
 # scikit-learn's activation names -> ours ("logistic" is scikit-learn's name for the sigmoid)
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -103,7 +104,7 @@ class ScikitLearnAdam(Adam):
     in scikit-learn's order of operations, so that the same gradients give the same weights to
     the last bit: its learning rate is a NumPy float64, so under NumPy 2 the last two steps run
     in float64 even for float32 weights. The compiled kernel (``fused``) does the same
-    operations (`_fused.scikit_learn_adam_step`; tests check both against scikit-learn)."""
+    operations (`kernels.scikit_learn_adam_step`; tests check both against scikit-learn)."""
 
     def update(self, value, grad, state):
         self._update(value, grad, state, None, 1, clear=False)
@@ -120,10 +121,10 @@ class ScikitLearnAdam(Adam):
         t = int(state["step"])
         m, v = state["m"], state["v"]
         learning_rate = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)   # a float64
-        if self.fused and _fused.available and _fused.same_layout(value, grad):
+        if self.fused and kernels.available and kernels.same_layout(value, grad):
             scalar = value.dtype.type
             upcast = (learning_rate * value[:1]).dtype != value.dtype
-            _fused.scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
+            kernels.scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
                 value.reshape(-1), grad.reshape(-1), value.reshape(-1) if l2 is None else l2.reshape(-1),
                 l2 is not None, scalar(rows), clear, m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
                 scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
@@ -303,8 +304,8 @@ def network_to_state(network, optimizer):
 
 def network_from_state(state):
     """Rebuild what `network_to_state` gave: (network, optimizer or None)."""
-    config, classes = state["config"], layer_classes()
-    layers = [classes[entry["class"]](**entry["config"]) for entry in config["layers"]]
+    config = state["config"]
+    layers = [layer_class(entry["class"])(**entry["config"]) for entry in config["layers"]]
     rng = np.random.RandomState() if state["rng"]["kind"] == "RandomState" else np.random.default_rng()
     network = Sequential(*layers, seed=rng, dtype=config["dtype"])
     set_rng_state(rng, state["rng"])                 # after the build, which drew from rng

@@ -16,38 +16,15 @@ import sys
 
 import numpy as np
 
-from ._checks import boolean, describe, file_path, number_in_range, one_of, positive_int, positive_number
-
-
-class History:
-    """Per-epoch record of a `fit` call, as in Keras.
-
-    ``history.history`` maps each logged name ("loss", "val_loss", "accuracy", "learning_rate",
-    ...) to a list with one float per epoch; ``history.epoch`` lists the epoch numbers (from 0).
-
-    >>> history = net.fit(X, y, loss=sn.MSE(), optimizer=sn.SGD(0.1), epochs=3, verbose=0)
-    >>> len(history.history["loss"])
-    3
-    """
-
-    def __init__(self, history=None, epoch=None):
-        self.history = {name: list(values) for name, values in (history or {}).items()}
-        self.epoch = list(epoch or [])
-
-    def append(self, epoch, logs):
-        """Record the logs (name -> float) of one finished epoch."""
-        self.epoch.append(epoch)
-        for name, value in logs.items():
-            self.history.setdefault(name, []).append(float(value))
-
-    def __repr__(self):
-        return f"History(epochs={len(self.epoch)}, logged=[{', '.join(self.history)}])"
+from .._checks import boolean, describe, file_path, number_in_range, one_of, positive_int, positive_number
+from .checkpoint import save_checkpoint
 
 
 class Callback:
     """Base class: every hook does nothing. Override the ones you need."""
 
     runs_last = False     # True for callbacks that must see the others' epoch-end work
+    checkpointed = True   # whether a checkpoint keeps this callback's state (not the progress display's)
 
     def on_train_begin(self, training):
         pass
@@ -173,8 +150,6 @@ class ModelCheckpoint(_Monitor):
             return
         if not all(np.all(np.isfinite(value)) for value in training.model.state_dict().values()):
             return
-        from .io import save_checkpoint
-
         save_checkpoint(training, self.path)
 
     def get_state(self):
@@ -278,6 +253,8 @@ class ReduceLROnPlateau(_Monitor):
 class ProgressLogger(Callback):
     """Progress on stderr: a tqdm bar per epoch on a terminal (verbose=1, if tqdm is installed),
     otherwise one line per epoch (verbose=2) or about ten lines per run (verbose=1)."""
+
+    checkpointed = False
 
     def __init__(self, verbose=1, file=None):
         self.verbose = verbose

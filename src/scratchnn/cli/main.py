@@ -23,16 +23,16 @@ import sys
 
 import numpy as np
 
-from . import __version__
-from .cli_data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
-from .datasets._checks import MAX_NOISE
-from .cli_models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
-from .cli_plots import MissingPlotLibrary
-from .cli_train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
-from .cli_use import run_evaluate, run_predict, run_summary
-from .optim import OPTIMIZERS
-from .train import DivergedError
-from .xor import BLOG, DEFAULT, train_xor
+from .. import __version__
+from .data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
+from .._checks import MAX_NOISE
+from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
+from .plots import MissingPlotLibrary
+from .train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
+from .use import run_evaluate, run_predict, run_summary
+from ..optim import OPTIMIZERS
+from ..training import DivergedError
+from ..xor import BLOG, DEFAULT, train_xor
 
 
 class _Parser(argparse.ArgumentParser):

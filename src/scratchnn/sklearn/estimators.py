@@ -21,7 +21,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 
-from .sklearn_base import _BaseMLP
+from .base import _BaseMLP
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 

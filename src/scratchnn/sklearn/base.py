@@ -21,9 +21,10 @@ try:
 except ImportError as error:          # validate_data is scikit-learn >= 1.6
     raise ImportError("scratchnn.sklearn needs scikit-learn >= 1.6: pip install -U scikit-learn") from error
 
-from . import sklearn_network as nets
-from ._checks import describe, number_in_range, one_of, positive_int, positive_number
-from .layers import Dense
+from . import network as nets
+from .._checks import describe, number_in_range, one_of, positive_int, positive_number
+from ..datasets import train_test_split
+from ..nn.core import Dense
 
 
 class _BaseMLP(BaseEstimator):
@@ -253,8 +254,6 @@ class _BaseMLP(BaseEstimator):
                              f"size of your dataset (got {n_validation} of {n_samples} rows).")
         rng = self.network_.rng
         if self._stratify(y):
-            from .datasets import train_test_split
-
             order = np.arange(n_samples)
             train, held_out, _, _ = train_test_split(order, y, test_size=n_validation,
                                                      random_state=rng, stratify=True)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from ._checks import describe
+from .._checks import describe
 
 try:
     import numba

@@ -13,10 +13,11 @@ import sys
 
 import numpy as np
 
-from .cli_data import check_data_options, expected_features, load_data, read_inputs
-from .cli_plots import INFERENCE_BATCH, check_plotting, probabilities, write_confusion_matrix
-from .io import load, read_npz
-from .losses import CrossEntropy
+from .data import check_data_options, expected_features, load_data, read_inputs
+from .plots import INFERENCE_BATCH, check_plotting, probabilities, write_confusion_matrix
+from ..model import load
+from ..serialization import read_npz
+from ..losses import CrossEntropy
 
 
 def run_evaluate(args):

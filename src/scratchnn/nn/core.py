@@ -1,84 +1,12 @@
-"""Layers: the building blocks of a network.
-
-Every layer follows one protocol (the nnfs book's):
-
-- ``forward(x, training=False)`` computes the output and keeps what backward will need;
-- ``backward(grad_output)`` receives dL/d(output), adds dL/d(parameter) into each
-  ``Parameter.grad`` and returns dL/d(input).
-
-Layers with parameters create them in ``build(rng, dtype)``, which `Sequential` calls in
-layer order, so that the random draws happen in the same order as in a hand-written script.
-"""
+"""The core layers: Dense (the blog's layer), Dropout, Flatten, Reshape, Standardize."""
 
 import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, describe, number_in_range, positive_int
+from .._checks import as_float_array, describe, number_in_range, positive_int
+from .base import Layer, not_built
 from .init import check_init_name, initialize
-
-
-class Parameter:
-    """A trainable array and the gradient of the loss with respect to it.
-
-    Optimizers update ``value`` in place; layers add into ``grad`` in ``backward``.
-
-    >>> p = Parameter(np.zeros((2, 3)), name="weight")
-    >>> p.value.shape, p.grad.shape
-    ((2, 3), (2, 3))
-    """
-
-    def __init__(self, value, name=""):
-        self.value = value
-        self.grad = np.zeros_like(value)
-        self.name = name
-
-    def __repr__(self):
-        return f"Parameter(name={self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
-
-
-class Layer:
-    """Base class: a layer without parameters, whose forward and backward subclasses write.
-
-    ``needs_input_grad`` is set to False by `Sequential.backward` on a first layer whose
-    dL/d(input) nobody will read; layers may then skip computing it and return None.
-    """
-
-    needs_input_grad = True
-
-    def build(self, rng, dtype):
-        """Create parameters (none here) and keep what the layer needs; called by Sequential."""
-        self.dtype = np.dtype(dtype)
-
-    def forward(self, x, training=False):
-        raise NotImplementedError
-
-    def backward(self, grad_output):
-        raise NotImplementedError
-
-    def named_parameters(self):
-        """The layer's parameters as a dict name -> Parameter, in a fixed order."""
-        return {}
-
-    def parameters(self):
-        """The layer's parameters as a list, in a fixed order (weight, then bias)."""
-        return list(self.named_parameters().values())
-
-    def get_config(self):
-        """The constructor arguments, as JSON-friendly values (used for saving)."""
-        return {}
-
-    def get_buffers(self):
-        """Arrays that are saved with the model but not trained (e.g. running statistics),
-        as a dict name -> array; `Sequential.load_state_dict` writes into them in place."""
-        return {}
-
-    def __call__(self, x, training=False):
-        return self.forward(x, training=training)
-
-    def __repr__(self):
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
 
 
 class Dense(Layer):
@@ -103,17 +31,14 @@ class Dense(Layer):
     def build(self, rng, dtype):
         super().build(rng, dtype)
         shape = (self.in_features, self.out_features)
-        self.weight = Parameter(initialize(self.init, shape, rng, dtype), name="weight")
-        self.bias = Parameter(np.zeros(self.out_features, dtype=dtype), name="bias")
+        self.weight = self.add_parameter("weight", initialize(self.init, shape, rng, dtype))
+        self.bias = self.add_parameter("bias", np.zeros(self.out_features))
 
     def forward(self, x, training=False):
         if self.weight is None:
-            raise RuntimeError("Dense layer is not built: put it in a Sequential or call build(rng, dtype)")
+            raise not_built(self)
         if x.ndim != 2 or x.shape[1] != self.in_features:
-            raise ValueError(
-                f"Dense({self.in_features}, {self.out_features}) expects input of shape "
-                f"(N, {self.in_features}), got shape {x.shape}"
-            )
+            self.output_shape(x.shape)                     # raises, naming the shapes
         self.x = x                                         # kept for backward
         y = x @ self.weight.value                          # y = x W + b, with b added in place
         y += self.bias.value                               # (saves allocating a second array)
@@ -126,13 +51,14 @@ class Dense(Layer):
             return None
         return grad_output @ self.weight.value.T           # dL/dx = dL/dy · W^T
 
-    def named_parameters(self):
-        if self.weight is None:
-            return {}
-        return {"weight": self.weight, "bias": self.bias}
-
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+            raise ValueError(f"Dense({self.in_features}, {self.out_features}) expects input of shape "
+                             f"(N, {self.in_features}), got shape {tuple(input_shape)}")
+        return (input_shape[0], self.out_features)
 
 
 class Dropout(Layer):
@@ -152,12 +78,15 @@ class Dropout(Layer):
         super().build(rng, dtype)
         self.rng = rng
 
+    def set_rng(self, rng):
+        self.rng = rng
+
     def forward(self, x, training=False):
         if not training or self.rate == 0.0:
             self.mask = None
             return x
         if self.rng is None:
-            raise RuntimeError("Dropout is not built: put it in a Sequential or call build(rng, dtype)")
+            raise not_built(self)
         keep = self.rng.random(x.shape) >= self.rate
         self.mask = keep.astype(x.dtype) / x.dtype.type(1.0 - self.rate)   # 0 or 1/(1-rate)
         return x * self.mask                                                # y = x · mask
@@ -169,6 +98,9 @@ class Dropout(Layer):
 
     def get_config(self):
         return {"rate": self.rate}
+
+    def output_shape(self, input_shape):
+        return tuple(input_shape)
 
 
 class Flatten(Layer):
@@ -187,6 +119,11 @@ class Flatten(Layer):
     def backward(self, grad_output):
         return grad_output.reshape(self.input_shape)
 
+    def output_shape(self, input_shape):
+        if len(input_shape) < 2:
+            raise ValueError(f"Flatten expects input of shape (N, ...), got shape {tuple(input_shape)}")
+        return (input_shape[0], int(np.prod(input_shape[1:])))
+
 
 class Reshape(Layer):
     """Reshape each sample: (N, d1, d2, ...) -> (N, *shape), e.g. flat 784-pixel rows into
@@ -203,17 +140,20 @@ class Reshape(Layer):
         self.shape = tuple(int(n) for n in shape)
 
     def forward(self, x, training=False):
-        if x.ndim < 2 or int(np.prod(x.shape[1:])) != int(np.prod(self.shape)):
-            raise ValueError(f"Reshape to (N, {', '.join(map(str, self.shape))}) needs "
-                             f"{int(np.prod(self.shape))} values per sample, got shape {x.shape}")
         self.input_shape = x.shape
-        return x.reshape(x.shape[0], *self.shape)
+        return x.reshape(self.output_shape(x.shape))
 
     def backward(self, grad_output):
         return grad_output.reshape(self.input_shape)
 
     def get_config(self):
         return {"shape": list(self.shape)}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) < 2 or int(np.prod(input_shape[1:])) != int(np.prod(self.shape)):
+            raise ValueError(f"Reshape to (N, {', '.join(map(str, self.shape))}) needs "
+                             f"{int(np.prod(self.shape))} values per sample, got shape {tuple(input_shape)}")
+        return (input_shape[0], *self.shape)
 
 
 class Standardize(Layer):
@@ -249,13 +189,17 @@ class Standardize(Layer):
 
     def build(self, rng, dtype):
         super().build(rng, dtype)
-        self.mean = self.mean.astype(dtype)
-        self.scale = self.scale.astype(dtype)
+        self.mean = self.add_buffer("mean", self.mean)
+        self.scale = self.add_buffer("scale", self.scale)
+
+    def output_shape(self, input_shape):
+        if tuple(input_shape[1:]) != self.shape:
+            raise ValueError(f"Standardize expects input of shape (N, {', '.join(map(str, self.shape))}), "
+                             f"got shape {tuple(input_shape)}")
+        return tuple(input_shape)
 
     def forward(self, x, training=False):
-        if x.shape[1:] != self.shape:
-            raise ValueError(f"Standardize expects input of shape (N, {', '.join(map(str, self.shape))}), "
-                             f"got shape {x.shape}")
+        self.output_shape(x.shape)
         return (x - self.mean) / self.scale                     # y = (x − μ) / σ
 
     def backward(self, grad_output):
@@ -263,13 +207,3 @@ class Standardize(Layer):
 
     def get_config(self):
         return {"shape": list(self.shape)}
-
-    def get_buffers(self):
-        return {"mean": self.mean, "scale": self.scale}
-
-
-def check_layer(name, layer):
-    """Raise a TypeError unless `layer` follows the layer protocol."""
-    if not isinstance(layer, Layer):
-        raise TypeError(f"{name} must be a scratchnn layer (e.g. Dense, ReLU), got {describe(layer)}")
-    return layer

@@ -35,10 +35,10 @@ import numbers
 
 import numpy as np
 
-from . import _fused
-from ._checks import describe, positive_int
-from .init import check_init_name
-from .layers import Layer, Parameter
+from .. import kernels
+from .._checks import describe, positive_int
+from .base import Layer, not_built
+from .init import check_init_name, initialize
 
 _PER_IMAGE_DEPTH = 32      # in_channels·kh·kw up to this: one product per image (see Conv2D._per_image)
 _INFERENCE_CHUNK = 256      # forward(training=False) on more than 2 chunks of samples runs chunk by chunk
@@ -70,27 +70,6 @@ def _window(array, i, j, out_size, stride):
     output position (r, c), as a view (no copy)."""
     (out_h, out_w), (stride_h, stride_w) = out_size, stride
     return array[..., i:i + stride_h * (out_h - 1) + 1:stride_h, j:j + stride_w * (out_w - 1) + 1:stride_w]
-
-
-def _kernel_initializer(name, shape, fan_in, fan_out, rng, dtype):
-    """init.py's initializers for a kernel of any shape, given its fans. `init.initialize`
-    takes the shape (fan_in, fan_out) itself; a kernel has four axes, so we write the same
-    formulas here with fan_in = in·kh·kw and fan_out = out·kh·kw (Keras' and PyTorch's count)."""
-    if name == "uniform":
-        values = rng.uniform(size=shape)                                  # U[0, 1)
-    elif name == "glorot_uniform":
-        limit = np.sqrt(6.0 / (fan_in + fan_out))
-        values = rng.uniform(-limit, limit, size=shape)                   # U[±√(6 / (fan_in + fan_out))]
-    elif name == "glorot_normal":
-        values = rng.normal(0.0, np.sqrt(2.0 / (fan_in + fan_out)), size=shape)
-    elif name == "he_uniform":
-        limit = np.sqrt(6.0 / fan_in)
-        values = rng.uniform(-limit, limit, size=shape)                   # U[±√(6 / fan_in)]
-    elif name == "he_normal":
-        values = rng.normal(0.0, np.sqrt(2.0 / fan_in), size=shape)
-    else:
-        values = np.zeros(shape)
-    return values.astype(dtype)
 
 
 class _Spatial(Layer):
@@ -161,7 +140,7 @@ class Conv2D(_Spatial):
             self._padding_config = _config_pair((pad_h, pad_w))
             self.padding = ((pad_h, pad_h), (pad_w, pad_w))      # ((top, bottom), (left, right))
         self.init = check_init_name(init)
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
         self.weight = None
         self.bias = None
         self._workspaces = {}
@@ -169,16 +148,9 @@ class Conv2D(_Spatial):
 
     def build(self, rng, dtype):
         super().build(rng, dtype)
-        kh, kw = self.kernel_size
-        shape = (self.out_channels, self.in_channels, kh, kw)
-        fan_in, fan_out = self.in_channels * kh * kw, self.out_channels * kh * kw
-        self.weight = Parameter(_kernel_initializer(self.init, shape, fan_in, fan_out, rng, dtype), name="weight")
-        self.bias = Parameter(np.zeros(self.out_channels, dtype=dtype), name="bias")
-
-    def named_parameters(self):
-        if self.weight is None:
-            return {}
-        return {"weight": self.weight, "bias": self.bias}
+        shape = (self.out_channels, self.in_channels, *self.kernel_size)      # fans: in·kh·kw, out·kh·kw
+        self.weight = self.add_parameter("weight", initialize(self.init, shape, rng, dtype))
+        self.bias = self.add_parameter("bias", np.zeros(self.out_channels))
 
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
@@ -202,7 +174,7 @@ class Conv2D(_Spatial):
 
     def forward(self, x, training=False):
         if self.weight is None:
-            raise RuntimeError("Conv2D layer is not built: put it in a Sequential or call build(rng, dtype)")
+            raise not_built(self)
         (top, bottom), (left, right) = self.padding
         kh, kw = self.kernel_size
         self._check_input(x, self.in_channels, (max(kh - top - bottom, 1), max(kw - left - right, 1)),
@@ -235,8 +207,8 @@ class Conv2D(_Spatial):
 
     def _im2col(self, work):
         """Fill cols from x_pad (channels first): the kh·kw copies of the docstring above."""
-        if self._use_fused(work):        # the same copies, compiled (see _fused.im2col_runs)
-            _fused.im2col_runs(work.x_pad, work.cols, work.pitch)
+        if self._use_fused(work):        # the same copies, compiled (see kernels.im2col_runs)
+            kernels.im2col_runs(work.x_pad, work.cols, work.pitch)
         else:
             for i, j in work.offsets:    # cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]
                 work.cols[:, i, j] = work.window(work.x_pad, i, j)
@@ -244,7 +216,7 @@ class Conv2D(_Spatial):
 
     def _use_fused(self, work):
         """Whether im2col / col2im run compiled: stride 1 (whose copies are runs), Numba."""
-        return bool(self.fused) and _fused.available and work.pitch is not None
+        return bool(self.fused) and kernels.available and work.pitch is not None
 
     def _weight_bias(self, work):
         """[W_mat | b]: the kernel as a matrix (out, in·kh·kw) and the bias as its last column,
@@ -294,7 +266,7 @@ class Conv2D(_Spatial):
         work.cols_hold_input = False
         grad_cols = work.cols                    # now dL/dcols, in the layout of cols
         if self._use_fused(work):        # the same additions in the same order, compiled
-            _fused.col2im_runs(grad_cols, work.grad_pad, work.pitch)
+            kernels.col2im_runs(grad_cols, work.grad_pad, work.pitch)
         else:
             work.grad_pad.fill(0)
             for i, j in work.offsets:    # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[(ch,i,j), (n,r,c)]
@@ -539,10 +511,10 @@ class MaxPool2D(_Pool2D):
 
     def __init__(self, kernel_size, stride=None, fused="auto"):
         super().__init__(kernel_size, stride)
-        self.fused = _fused.check_option(fused)
+        self.fused = kernels.check_option(fused)
 
     def _use_fused(self, x):
-        return (bool(self.fused) and _fused.available and self.kernel_size == self.stride == (2, 2)
+        return (bool(self.fused) and kernels.available and self.kernel_size == self.stride == (2, 2)
                 and x.dtype in (np.float32, np.float64))
 
     def forward(self, x, training=False):
@@ -551,7 +523,7 @@ class MaxPool2D(_Pool2D):
         y = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
         if self._use_fused(x):
             self.argmax = np.empty(y.shape, np.uint8)
-            _fused.max_pool_2x2_forward(x, y, self.argmax)
+            kernels.max_pool_2x2_forward(x, y, self.argmax)
             return y
         self.argmax = None
         work = self._workspace(x.shape, x.dtype)
@@ -569,7 +541,7 @@ class MaxPool2D(_Pool2D):
         (kh, kw), (sh, sw), (out_h, out_w) = self.kernel_size, self.stride, self.out_size
         if getattr(self, "argmax", None) is not None:       # the forward pass ran fused
             grad_input, _ = self._new_grad_input(grad_output.dtype)
-            _fused.max_pool_2x2_backward(grad_output, self.argmax, grad_input)
+            kernels.max_pool_2x2_backward(grad_output, self.argmax, grad_input)
             return grad_input
         height, width = self.input_shape[2:]
         # the same two steps in reverse: dL/dy to the row that held the max, then to its column;

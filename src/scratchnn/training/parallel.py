@@ -15,14 +15,16 @@ Why it helps: NumPy runs each elementwise operation (im2col copies, ReLU, poolin
 core, and between two matrix products OpenBLAS's threads spin, keeping the other core from
 it. With one replica per core, each core runs a whole forward and backward pass, and OpenBLAS
 is limited to one thread per product while the batches run (``threadpoolctl``, restored
-afterwards). NumPy and the compiled kernels release the GIL while they work. On the benchmark
-CNN (2 cores) an epoch takes 16.7 s instead of 23.9 s.
+afterwards). NumPy and the compiled kernels release the GIL while they work
+(benchmarks/README.md has the measured speed-up).
 
-BatchNorm's statistics are those of the whole batch, as without threads: its replicas add
-their partial sums together (`BatchGroup`, a barrier where each waits for the others), twice
-forward (mean, then variance) and once backward. Dropout in replica i draws its masks from a
-generator seeded from the model's at the start of each epoch, so results depend on the
-number of threads, and are reproducible for a given number, resumed runs included.
+Layers with batch statistics (BatchNorm) see the whole batch, as without threads: each
+replica's layer is handed a `ThreadReduction` (the layer protocol's `set_reduction`), through
+which the replicas add their partial sums together (`BatchGroup`, a barrier where each waits
+for the others). Layers that draw random numbers in training (Dropout) get, in replica i, a
+generator seeded from the model's at the start of each epoch (the protocol's `set_rng`), so
+results depend on the number of threads, and are reproducible for a given number, resumed
+runs included.
 """
 
 import contextlib
@@ -34,10 +36,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ._checks import positive_int
-from .conv import Conv2D
-from .layers import Dropout
-from .normalization import BatchNorm
+from .._checks import positive_int
+from ..nn.base import Layer, Reduction
+from ..nn.conv import Conv2D
 
 
 def check_threads(threads):
@@ -86,13 +87,24 @@ class BatchGroup:
         self.barrier.abort()
 
 
+class ThreadReduction(Reduction):
+    """A replica's view of a `BatchGroup`: ``sum`` adds over every replica of the batch,
+    ``share`` is this replica's fraction of the batch's rows."""
+
+    def __init__(self, group, index, share):
+        self.group, self.index, self.share = group, index, share
+
+    def sum(self, array):
+        return self.group.sum(self.index, array)
+
+
 class ThreadedBatches:
     """Replicas of `model`, a thread pool, and `step`, which computes one batch's loss and
     gradient across them (see the module's docstring).
 
     >>> batches = ThreadedBatches(net, sn.CrossEntropy(), threads=2)
     >>> with batches.one_blas_thread():
-    ...     value, outputs = batches.step(X_batch, y_batch)    # gradients now in net's Parameters
+    ...     value, outputs = batches.gradient(X_batch, y_batch)    # gradients now in net's Parameters
     >>> batches.close()
     """
 
@@ -101,13 +113,19 @@ class ThreadedBatches:
 
         self.model, self.threads = model, threads
         self.replicas = [model] + [_replica(model) for _ in range(threads - 1)]
-        self.has_dropout = any(isinstance(layer, Dropout) for layer in model.layers)
         self.seeded = False
         self.losses = [loss] + [copy.deepcopy(loss) for _ in range(threads - 1)]
         self.mean = getattr(loss, "reduction", "mean") == "mean"
         self.pool = ThreadPoolExecutor(threads - 1, thread_name_prefix="scratchnn-batch")
         self.controller = ThreadpoolController()
-        self.norms = [[layer for layer in replica.layers if isinstance(layer, BatchNorm)] for replica in self.replicas]
+        self.positions = [i for i, layer in enumerate(model.layers) if layer.uses_batch_statistics]
+
+    def running(self):
+        """The epoch's context: BLAS uses one thread per call (each replica is one thread)."""
+        return self.one_blas_thread()
+
+    def update(self, optimizer):
+        optimizer.step([self.model.flat_parameter])
 
     def one_blas_thread(self):
         """A context in which BLAS uses one thread per call (each replica is one thread)."""
@@ -116,11 +134,13 @@ class ThreadedBatches:
         return self.controller.limit(limits=1, user_api="blas")
 
     def new_epoch(self):
-        """Give each extra replica's Dropout layers a generator of their own (a Generator is
-        not for two threads at once), seeded from the model's generator. `fit` calls this at
-        the start of every epoch, right after drawing the epoch's row order, so that a run
-        resumed from a checkpoint (which holds the model's generator) draws the same masks."""
-        if self.has_dropout:
+        """Give each extra replica a generator of its own (a Generator is not for two threads
+        at once), seeded from the model's generator, and hand it to the replica's layers
+        (`Layer.set_rng`: Dropout's masks). The loop calls this at the start of every epoch,
+        right after drawing the epoch's row order, so that a run resumed from a checkpoint
+        (which holds the model's generator) draws the same masks. Networks whose layers draw
+        nothing in training draw no seeds."""
+        if self._draws_in_training():
             rng = self.model.rng
             if isinstance(rng, np.random.Generator):
                 seeds = rng.integers(0, 2**63, size=self.threads - 1)
@@ -129,11 +149,14 @@ class ThreadedBatches:
             for replica, seed in zip(self.replicas[1:], seeds):
                 replica.rng = np.random.default_rng(int(seed))
                 for layer in replica.layers:
-                    if isinstance(layer, Dropout):
-                        layer.rng = replica.rng
+                    layer.set_rng(replica.rng)
         self.seeded = True
 
-    def step(self, X_batch, y_batch):
+    def _draws_in_training(self):
+        """Whether some layer takes a generator for training (overrides `Layer.set_rng`)."""
+        return any(type(layer).set_rng is not Layer.set_rng for layer in self.model.layers)
+
+    def gradient(self, X_batch, y_batch):
         """Forward, loss and backward of one batch, its rows split over the replicas. Leaves
         the batch's gradient in the model's parameters; returns (loss value, outputs)."""
         if not self.seeded:
@@ -142,9 +165,9 @@ class ThreadedBatches:
         bounds = np.linspace(0, n, min(self.threads, n) + 1).round().astype(int)
         parts = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
         weights = [(part.stop - part.start) / n if self.mean else 1.0 for part in parts]
-        self._join_norms(len(parts), weights)
+        groups = self._hand_reductions(len(parts), weights)
         errors = np.geterr()            # NumPy's error settings are per thread: hand ours over
-        jobs = [(self.replicas[i], self.losses[i], X_batch[part], y_batch[part], errors)
+        jobs = [(self.replicas[i], self.losses[i], X_batch[part], y_batch[part], errors, groups)
                 for i, part in enumerate(parts)]
         futures = [self.pool.submit(_forward_backward, *job) for job in jobs[1:]]
         outcomes = [_outcome(_forward_backward, *jobs[0])] + [_outcome(future.result) for future in futures]
@@ -161,23 +184,27 @@ class ThreadedBatches:
         value = sum(weight * float(part_value) for weight, (part_value, _) in zip(weights, results))
         return value, np.concatenate([outputs for _, outputs in results])
 
-    def _join_norms(self, parts, weights):
-        """Give the BatchNorm layers of the replicas that take part a fresh `BatchGroup` each
-        (one per layer position), their index and their share of the batch; alone, none."""
-        for position in range(len(self.norms[0])):
+    def _hand_reductions(self, parts, weights):
+        """Give the layers with batch statistics of the replicas that take part a reduction
+        over a fresh `BatchGroup` (one per layer position) with their share of the batch;
+        a batch too small to split keeps the local one. Returns the groups."""
+        groups = []
+        for position in self.positions:
             group = BatchGroup(parts) if parts > 1 else None
-            for index, norms in enumerate(self.norms[:parts]):
-                norms[position].batch_group, norms[position].replica = group, index
-                norms[position].batch_weight = weights[index]
+            for index, replica in enumerate(self.replicas[:parts]):
+                reduction = ThreadReduction(group, index, weights[index]) if group else None
+                replica.layers[position].set_reduction(reduction)
+            groups += [group] if group else []
+        return groups
 
     def close(self):
         self.pool.shutdown(wait=True)
-        for norms in self.norms:                    # the model is a plain one again
-            for norm in norms:
-                norm.batch_group, norm.replica, norm.batch_weight = None, 0, 1.0
+        for replica in self.replicas:               # plain layers again, the model's included
+            for position in self.positions:
+                replica.layers[position].set_reduction(None)
 
 
-def _forward_backward(network, loss, X_part, y_part, errors):
+def _forward_backward(network, loss, X_part, y_part, errors, groups):
     try:
         with np.errstate(**errors):
             outputs = network.forward(X_part, training=True)
@@ -185,9 +212,8 @@ def _forward_backward(network, loss, X_part, y_part, errors):
             network.zero_grad()
             network.backward(loss.backward(), input_grad=False)
     except BaseException:
-        for layer in network.layers:                # free the replicas waiting for this one
-            if getattr(layer, "batch_group", None) is not None:
-                layer.batch_group.abort()
+        for group in groups:                        # free the replicas waiting for this one
+            group.abort()
         raise
     return value, outputs
 

@@ -1,0 +1,13 @@
+"""Layers: the layer protocol (`scratchnn.nn.base`) and every layer the library defines."""
+
+from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
+from .base import Layer, Parameter, Reduction
+from .conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from .core import Dense, Dropout, Flatten, Reshape, Standardize
+from .normalization import BatchNorm
+
+__all__ = [
+    "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "ELU", "Flatten", "GELU", "GlobalAvgPool2D",
+    "Identity", "Layer", "LeakyReLU", "MaxPool2D", "Parameter", "ReLU", "Reduction", "Reshape", "Sigmoid",
+    "Softmax", "Standardize", "Tanh",
+]

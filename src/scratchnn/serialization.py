@@ -1,0 +1,175 @@
+"""Model files: one ``.npz`` holding the architecture as JSON and the arrays, no pickle.
+
+The file holds the architecture as JSON (``__config__``: the dtype, the class names and the
+layers, each as its class name and constructor arguments) and one array per entry of
+``state_dict()`` (``"0.weight"``, ``"0.bias"``, ...), with a SHA-256 checksum of each array in
+the config. Reading uses ``allow_pickle=False``, checks every array's header before its data,
+checks the checksums, and builds layers only from classes already defined in the process
+(`scratchnn.nn.base`'s registry): a model file cannot run code or import anything.
+Writing is atomic (`scratchnn._files`). Checkpoints (`scratchnn.training.checkpoint`) are
+model files with more arrays: the training state.
+
+>>> save(net, "xor.npz")                    # or net.save("xor.npz")
+>>> config, arrays = read_model_file("xor.npz")
+"""
+
+import hashlib
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from ._checks import describe, file_path
+from ._files import write_atomically
+from .nn.base import layer_class
+
+FORMAT = "scratchnn.sequential"
+VERSION = 1
+MAX_ARRAY_BYTES = 8 * 2**30     # refuse an array declaring more than 8 GiB
+
+
+def save(model, path, extra_arrays=None):
+    """Write `model`'s configuration and weights to `path` atomically (no pickle).
+
+    `extra_arrays` (name -> array) are stored and checksummed beside the weights: a
+    checkpoint's training state. `model` is anything with ``state_dict()`` and
+    ``get_config()`` (a `Sequential`).
+    """
+    path = file_path("path", path)
+    arrays = {**model.state_dict(), **(extra_arrays or {})}
+    config = {"format": FORMAT, "version": VERSION, **model.get_config(), "checksums": checksums(arrays)}
+    arrays["__config__"] = json_array(config)
+    write_npz_atomically(path, arrays)
+    return path
+
+
+def json_array(value):
+    """`value` as JSON text in a uint8 array (how JSON travels inside an .npz)."""
+    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
+
+
+def write_npz_atomically(path, arrays):
+    """Write a dict of arrays as an .npz at `path` via a temporary file and a rename."""
+    write_atomically(path, lambda file: np.savez(file, **arrays))
+
+
+def read_npz(path):
+    """Read every array of an .npz without pickle; clear errors for what is not one.
+
+    Each member's .npy header is read and checked before its data: no object dtype (which
+    would need pickle), and a declared shape that matches the bytes actually stored, so a
+    hostile file cannot make us allocate an absurd amount of memory.
+    """
+    path = file_path("path", path)
+    if not os.path.isfile(path):
+        raise ValueError(f"no model file at {path!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path!r} is not a readable scratchnn model file: not an .npz (zip) archive")
+    arrays = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if not member.filename.endswith(".npy"):
+                    raise ValueError(f"{path!r}: unexpected entry {member.filename!r} (not an array)")
+                with archive.open(member) as file:
+                    arrays[member.filename[:-4]] = _read_member(path, member, file)
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise ValueError(f"{path!r} is not a readable scratchnn model file (.npz): {error}") from None
+    return arrays
+
+
+def _read_member(path, member, file):
+    name = member.filename[:-4]
+    try:
+        version = np.lib.format.read_magic(file)
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, fortran_order, dtype = read_header(file)
+    except ValueError as error:
+        raise ValueError(f"{path!r}: array {name!r} has a bad header: {error}") from None
+    if dtype.hasobject:
+        raise ValueError(f"{path!r}: array {name!r} holds Python objects, which would need pickle; refused")
+    declared = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    stored = member.file_size - file.tell()
+    if declared > MAX_ARRAY_BYTES or declared != stored:
+        raise ValueError(f"{path!r}: array {name!r} declares shape {shape} ({declared:,} bytes) "
+                         f"but holds {stored:,} bytes; refused")
+    data = np.frombuffer(file.read(declared), dtype=dtype)
+    return data.reshape(shape, order="F" if fortran_order else "C").copy()
+
+
+def checksums(arrays):
+    """SHA-256 of each array's bytes, by name (stored in the config, checked on load)."""
+    return {name: hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+            for name, array in arrays.items()}
+
+
+def verify_checksums(path, config, arrays):
+    expected = config.get("checksums")
+    if not isinstance(expected, dict):
+        raise ValueError(f"{path!r}: the configuration has no checksums")
+    actual = checksums(arrays)
+    if set(expected) != set(actual):
+        raise ValueError(f"{path!r}: arrays {sorted(actual)} do not match the checksummed {sorted(expected)}")
+    for name, digest in actual.items():
+        if expected[name] != digest:
+            raise ValueError(f"{path!r} is corrupted: array {name!r} fails its SHA-256 checksum")
+
+
+def read_model_file(path):
+    """Read and check a model file: return (config, arrays), arrays by name without the
+    training state a checkpoint adds. ValueError for anything that is not a sound model file."""
+    path = file_path("path", path)
+    arrays = read_npz(path)
+    config = read_config(path, arrays.pop("__config__", None))
+    verify_checksums(path, config, arrays)
+    return config, {name: array for name, array in arrays.items() if not is_training_state(name)}
+
+
+def is_training_state(name):
+    """Whether an array of a model file is a checkpoint's training state, not a weight."""
+    return name == "__training__" or name.startswith(("optimizer.", "callbacks."))
+
+
+def build_layers(path, config):
+    """The layers a configuration names, each built from the registry of defined classes."""
+    layers = []
+    for index, entry in enumerate(config["layers"]):
+        name = entry.get("class") if isinstance(entry, dict) else None
+        try:
+            cls = layer_class(name)
+        except ValueError as error:
+            raise ValueError(f"{path!r}: layer {index}: {error}") from None
+        arguments = entry.get("config", {})
+        if not isinstance(arguments, dict):
+            raise ValueError(f"{path!r}: layer {index} config must be a JSON object, got {describe(arguments)}")
+        try:
+            layers.append(cls(**arguments))
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{path!r}: layer {index} ({name}) has bad arguments: {error}") from None
+    return layers
+
+
+def check_classes(path, classes):
+    """The class names stored in a model file: None or a list of str/int."""
+    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes)):
+        raise ValueError(f"{path!r}: classes must be a list of names, got {describe(classes)}")
+    return classes
+
+
+def read_config(path, raw):
+    """Decode and check the JSON configuration array of a model file."""
+    if raw is None:
+        raise ValueError(f"{path!r} is not a scratchnn model file: it has no __config__ entry")
+    try:
+        config = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path!r}: the configuration is not valid JSON: {error}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path!r} is not a scratchnn model file (format {describe(config)})")
+    if config.get("version") != VERSION:
+        raise ValueError(f"{path!r} has format version {config.get('version')!r}; this scratchnn reads {VERSION}")
+    if config.get("dtype") not in ("float32", "float64") or not isinstance(config.get("layers"), list):
+        raise ValueError(f"{path!r}: the configuration needs a dtype (float32/float64) and a list of layers")
+    return config
