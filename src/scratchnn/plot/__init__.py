@@ -16,9 +16,9 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, describe, positive_int, positive_number
-from ._files import write_atomically
-from .metrics import confusion_matrix
+from .._checks import as_float_array, describe, positive_int, positive_number
+from .._files import write_atomically
+from ..metrics import confusion_matrix
 
 __all__ = [
     "plot_history",
