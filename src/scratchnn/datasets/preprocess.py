@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 
 from .._checks import int_at_least, rng_from_seed
+from ..nn.core import feature_statistics
 
 
 def train_test_split(X, y, test_size=0.2, random_state=None, stratify=None):
@@ -82,7 +83,10 @@ class Standardizer:
     """Rescale each feature to mean 0 and standard deviation 1: x' = (x - mean) / scale.
 
     Fit on the training data only, then apply the same mean_ and scale_ to the test data.
-    A constant column gets scale 1, so it becomes all zeros instead of dividing by zero.
+    A constant column gets scale 1, so it becomes all zeros instead of dividing by zero. The
+    statistics are `scratchnn.nn.core.feature_statistics`, the same as the model layer
+    `scratchnn.Standardize.from_data` computes: use this class for arrays, the layer to keep
+    the standardization inside a saved model.
 
         scaler = Standardizer().fit(X_train)
         X_train_std, X_test_std = scaler.transform(X_train), scaler.transform(X_test)
@@ -101,10 +105,7 @@ class Standardizer:
             )
         if not np.all(np.isfinite(X)):
             raise ValueError("X must hold only finite numbers, found NaN or infinity")
-        mean = X.mean(axis=0, dtype=np.float64)
-        scale = X.std(axis=0, dtype=np.float64)
-        constant = (scale == 0) | (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean))
-        self.mean_, self.scale_ = mean, np.where(constant, 1.0, scale)
+        self.mean_, self.scale_ = feature_statistics(X)
         return self
 
     def transform(self, X):

@@ -156,12 +156,25 @@ class Reshape(Layer):
         return (input_shape[0], *self.shape)
 
 
+def feature_statistics(X):
+    """Each feature's mean and scale over the rows of X (N, ...), in float64: the one
+    definition of standardization, used by `Standardize.from_data` (inside a model) and
+    `scratchnn.datasets.Standardizer` (on arrays). scale is the standard deviation, or 1 for a
+    feature that is constant up to rounding (so it becomes zeros instead of a division by 0)."""
+    mean = X.mean(axis=0, dtype=np.float64)
+    scale = X.std(axis=0, dtype=np.float64)
+    constant = (scale == 0) | (scale <= 10 * np.finfo(np.float64).eps * np.abs(mean))
+    return mean, np.where(constant, 1.0, scale)
+
+
 class Standardize(Layer):
     """Standardize inputs with fixed statistics: y = (x − mean) / scale.
 
     A preprocessing step that lives inside the model, so a saved model takes the same raw
     inputs that the data loaders return. ``mean`` and ``scale`` are saved with the weights
-    and never trained. Build it from training data with `Standardize.from_data`.
+    and never trained. Build it from training data with `Standardize.from_data` (the
+    statistics of `feature_statistics`, as `scratchnn.datasets.Standardizer` computes them
+    for arrays outside a model).
 
     >>> layer = Standardize.from_data(X_train)          # per-feature mean and std
     >>> net = Sequential(layer, Dense(X_train.shape[1], 10), seed=0)
@@ -182,9 +195,7 @@ class Standardize(Layer):
         if X.ndim < 2:
             raise ValueError(f"X must have shape (n_samples, ...) with at least one row, got shape {X.shape}")
         layer = cls(list(X.shape[1:]))
-        layer.mean[...] = X.mean(axis=0)
-        std = X.std(axis=0)
-        layer.scale[...] = np.where(std > 0, std, 1.0)
+        layer.mean[...], layer.scale[...] = feature_statistics(X)
         return layer
 
     def build(self, rng, dtype):
