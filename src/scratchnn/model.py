@@ -67,23 +67,31 @@ class Sequential:
 
     # --- the network as a function -----------------------------------------------------
 
-    def forward(self, x, training=False):
-        """Run every layer on a batch ``x`` and return the output of the last one."""
+    def forward(self, x, training=False, upto=None):
+        """Run every layer on a batch ``x`` and return the output of the last one.
+
+        ``upto=k`` runs only the first k layers, ``layers[:k]``, and returns the output of
+        ``layers[k - 1]`` (the scikit-learn estimators train on the logits before the output
+        activation this way); None runs them all.
+        """
         self.input_shape = x.shape[1:]
-        for layer in self.layers:
+        for layer in self.layers[:upto]:
             x = layer.forward(x, training=training)
         return x
 
-    def backward(self, grad_output, input_grad=True):
+    def backward(self, grad_output, input_grad=True, upto=None):
         """Backpropagate dL/d(output) through every layer, filling each ``Parameter.grad``;
         return dL/d(input).
 
         Training needs no dL/d(input): with ``input_grad=False`` backpropagation stops at the
         first layer that has parameters, which skips that layer's largest product (for a
         784-256 first layer, a fifth of an MLP's arithmetic), and returns None.
+        ``upto=k`` goes with ``forward(..., upto=k)``: ``grad_output`` is then dL/d(output of
+        ``layers[k - 1]``) and backpropagation starts there.
         """
         stop = 0 if input_grad else self._first_trainable
-        for index in range(len(self.layers) - 1, stop - 1, -1):
+        last = len(self.layers) if upto is None else upto
+        for index in range(last - 1, stop - 1, -1):
             layer = self.layers[index]
             layer.needs_input_grad = input_grad or index > stop
             grad_output = layer.backward(grad_output)
