@@ -404,3 +404,13 @@ def test_importing_the_module_does_not_need_matplotlib():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+def test_the_package_re_exports_every_plot_from_its_module():
+    from scratchnn.plot import boundary, history, images
+
+    public = {name for module in (history, boundary, images) for name in module.__all__}
+    assert set(plot.__all__) == public and len(plot.__all__) == len(public)
+    for module in (history, boundary, images):
+        for name in module.__all__:
+            assert getattr(plot, name) is getattr(module, name)
