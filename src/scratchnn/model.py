@@ -15,7 +15,7 @@ from ._checks import as_float_array, describe, positive_int, rng_from_seed
 from .losses import CrossEntropy
 from .metrics import predicted_classes
 from .nn.base import Parameter, check_layer, check_registered
-from .nn.core import Dense, Flatten
+from .nn.core import Dense, Flatten, Standardize
 
 
 PREDICT_BATCH = 2048      # rows per forward pass in predict when no batch_size is given
@@ -238,7 +238,7 @@ class Sequential:
         """Print each layer, its output shape and its number of parameters.
 
         ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``; None uses the shape of
-        the last input the network saw, or the first layer's input width when it has one.
+        the last input the network saw, or the shape a first Dense or Standardize layer takes.
         Shapes print with None for the batch axis; "?" where no input shape is known.
         """
         file = file or sys.stdout
@@ -267,6 +267,8 @@ class Sequential:
             input_shape = self.input_shape
         if input_shape is None and isinstance(self.layers[0], Dense):
             input_shape = (self.layers[0].in_features,)
+        if input_shape is None and isinstance(self.layers[0], Standardize):
+            input_shape = self.layers[0].shape
         if input_shape is not None:
             if not isinstance(input_shape, (tuple, list)) or not all(
                     isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape):
