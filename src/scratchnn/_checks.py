@@ -112,8 +112,8 @@ def _all_finite(array):
     so summing the entries settles the common case without a temporary array the size of the
     data; only a non-finite sum, which finite but huge values can also give, needs the
     entry-by-entry test. For a float32/float64 array the sums are row sums, one matrix-vector
-    product with a vector of ones: BLAS spreads it over the cores (0.54 ms for Fashion-MNIST's
-    10,000 test images here, against 1.34 ms for ``array.sum()``)."""
+    product with a vector of ones, which BLAS spreads over the cores (``array.sum()`` runs on
+    one)."""
     with np.errstate(over="ignore", invalid="ignore"):
         if array.ndim >= 2 and array.dtype in (np.float32, np.float64) and array.flags.c_contiguous:
             rows = array.reshape(array.shape[0], -1)

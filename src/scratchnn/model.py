@@ -157,9 +157,8 @@ class Sequential:
         - ``resume_from=path``: continue from a `ModelCheckpoint` file up to ``epochs`` in all,
           exactly as if training had never stopped (same seed, same data, same arguments).
         - ``threads=2``: split each batch over 2 threads, one replica of the network each, and
-          sum their gradients (`scratchnn.parallel`; needs threadpoolctl; BatchNorm still uses
-          the whole batch's statistics).
-          The same gradient up to rounding; 1.4x faster for the benchmark CNN on 2 cores.
+          sum their gradients (`scratchnn.training.parallel`; needs threadpoolctl; BatchNorm
+          still uses the whole batch's statistics). The same gradient up to rounding.
           None (the default) or 1: one thread, BLAS as configured.
 
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;

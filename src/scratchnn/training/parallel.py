@@ -55,7 +55,7 @@ def automatic_threads(model, batch_size, cores=None):
     """The thread count the command line picks by default (``--threads auto``): one per core,
     at most one per 64 rows of a batch, for a network with a convolution (whose elementwise
     work is what threads spread); 1 for other networks, whose matrix products already use every
-    core, or without threadpoolctl. On the 2-core development machine: 2 for the CNNs."""
+    core, or without threadpoolctl. A CNN in batches of 128 on 2 cores: 2."""
     cores = cores or os.cpu_count() or 1
     if importlib.util.find_spec("threadpoolctl") is None or not any(isinstance(layer, Conv2D) for layer in model.layers):
         return 1
