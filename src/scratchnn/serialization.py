@@ -36,6 +36,8 @@ def save(model, path, extra_arrays=None):
     checkpoint's training state. `model` is anything with ``state_dict()`` and
     ``get_config()`` (a `Sequential`).
     """
+    if not callable(getattr(model, "state_dict", None)) or not callable(getattr(model, "get_config", None)):
+        raise TypeError(f"model must be a scratchnn.Sequential, got {describe(model)}")
     path = file_path("path", path)
     arrays = {**model.state_dict(), **(extra_arrays or {})}
     config = {"format": FORMAT, "version": VERSION, **model.get_config(), "checksums": checksums(arrays)}
