@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+import scratchnn as sn
 from scratchnn.datasets import Standardizer, one_hot, standardize, train_test_split
 
 # ----------------------------------------------------------------------------- train_test_split
@@ -180,3 +181,14 @@ def test_one_hot_matches_a_naive_loop():
 def test_one_hot_errors(labels, kwargs, error, message):
     with pytest.raises(error, match=message):
         one_hot(labels, **kwargs)
+
+
+def test_the_layer_and_the_standardizer_share_one_definition():
+    X = np.random.default_rng(0).normal(5.0, 2.0, size=(50, 3))
+    X[:, 1] = 7.0                                              # a constant column: scale 1
+    X[:, 2] = 1e8 + np.random.default_rng(1).normal(size=50) * 1e-9   # constant up to rounding
+    scaler = Standardizer().fit(X)
+    layer = sn.Standardize.from_data(X)
+    np.testing.assert_array_equal(layer.mean, scaler.mean_)
+    np.testing.assert_array_equal(layer.scale, scaler.scale_)
+    assert scaler.scale_[1] == scaler.scale_[2] == 1.0

@@ -191,3 +191,14 @@ def test_a_save_removes_temporary_files_left_by_a_killed_save(tmp_path):
     other.write_bytes(b"not ours")
     sn.Sequential(sn.Dense(2, 1), seed=0).save(tmp_path / "model.npz")
     assert not orphan.exists() and other.exists()
+
+
+def test_save_beside_load_in_the_public_api(tmp_path):
+    net = sn.Sequential(sn.Dense(2, 3), sn.ReLU(), sn.Dense(3, 1), seed=0)
+    path = sn.save(net, tmp_path / "net.npz")
+    assert path == str(tmp_path / "net.npz")
+    for (name, mine), theirs in zip(sn.load(path).state_dict().items(), net.state_dict().values()):
+        np.testing.assert_array_equal(mine, theirs, err_msg=name)
+    with pytest.raises(TypeError, match=r"model must be a scratchnn.Sequential, got \[1\]"):
+        sn.save([1], tmp_path / "list.npz")
+    assert sorted(os.listdir(tmp_path)) == ["net.npz"]

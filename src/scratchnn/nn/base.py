@@ -183,7 +183,14 @@ class Reduction:
         return array
 
 
-LOCAL = Reduction()
+class _Local(Reduction):
+    """The local reduction; copies and pickles of a layer keep this one object."""
+
+    def __reduce__(self):
+        return "LOCAL"
+
+
+LOCAL = _Local()
 
 
 def check_layer(name, layer):
