@@ -1,7 +1,9 @@
 """scratchnn.sklearn: scikit-learn's estimator contract, its MLP semantics, and equivalence
 with plain scratchnn training."""
 
+import json
 import pickle
+import re
 import subprocess
 import sys
 import warnings
@@ -20,6 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import check_methods_subset_invariance, parametrize_with_checks
 
 import scratchnn as sn
+from scratchnn import serialization
 from scratchnn.nn.activations import sigmoid
 from scratchnn.sklearn import MLPClassifier, MLPRegressor
 
@@ -111,6 +114,66 @@ def test_pickle_round_trip_predicts_and_trains_on_identically(tmp_path):
     loaded = sn.load(tmp_path / "clf.npz")
     np.testing.assert_array_equal(loaded.predict(X), clf.network_.predict(X))
     np.testing.assert_array_equal(loaded.predict_classes(X), clf.predict(X))
+
+
+def tampered(estimator, change):
+    """`estimator`'s pickled state after `change(arrays, config)` edits the network's arrays
+    and JSON configuration (checksums then recomputed, as a deliberate edit would)."""
+    state = estimator.__getstate__()
+    arrays = dict(state["network_"])
+    config = json.loads(arrays.pop("__config__").tobytes())
+    change(arrays, config)
+    config["checksums"] = serialization.checksums(arrays)
+    arrays["__config__"] = serialization.json_array(config)
+    return {**state, "network_": arrays}
+
+
+def unpickle(state):
+    copy = MLPClassifier.__new__(MLPClassifier)
+    copy.__setstate__(state)
+    return copy
+
+
+def set_layer_class(arrays, config):
+    config["layers"][0]["class"] = "os.system"
+
+
+def set_weight_shape(arrays, config):
+    arrays["0.weight"] = np.zeros((5, 16), dtype=np.float32)
+
+
+def set_optimizer_class(arrays, config):
+    training = json.loads(arrays["__training__"].tobytes())
+    training["optimizer"]["class"] = "builtins.eval"
+    arrays["__training__"] = serialization.json_array(training)
+
+
+def set_optimizer_shape(arrays, config):
+    arrays["optimizer.0.velocity"] = arrays["optimizer.0.velocity"][:-1]
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (set_layer_class, "layer 0: unknown layer type"),
+    (set_weight_shape, "'0.weight' has shape (5, 16), the model expects (4, 16)"),
+    (set_optimizer_class, "unknown optimizer 'builtins.eval'"),
+    (set_optimizer_shape, "SGD state arrays"),
+])
+def test_tampered_pickle_state_is_refused_as_a_model_file_would_be(change, fragment):
+    clf = converging(MLPClassifier, solver="sgd").fit(*blobs())
+    unpickle(tampered(clf, lambda arrays, config: None))            # the untouched state loads
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        unpickle(tampered(clf, change))
+
+
+def test_pickle_state_checks_its_checksums_and_form():
+    clf = converging(MLPClassifier).fit(*blobs())
+    state = clf.__getstate__()
+    arrays = dict(state["network_"])
+    arrays["0.bias"] = arrays["0.bias"] + 1                         # checksum not updated
+    with pytest.raises(ValueError, match="'0.bias' fails its SHA-256 checksum"):
+        unpickle({**state, "network_": arrays})
+    with pytest.raises(ValueError, match="expected a dict of name -> numeric array"):
+        unpickle({**state, "network_": {"config": {"layers": []}}})    # not a model file's arrays
 
 
 # --- labels, outputs, fitted attributes -------------------------------------------------------
@@ -493,6 +556,23 @@ def test_regressor_and_binary_classifier_equal_sequential_fit_with_adam():
     np.testing.assert_allclose(clf.predict_proba(X)[:, 1], sigmoid(net.predict(X)).ravel(), rtol=1e-6)
 
 
+def test_forward_and_backward_upto_run_the_first_layers_only():
+    # the estimators train on the logits through Sequential's own methods: upto=k is layers[:k]
+    rng = np.random.default_rng(0)
+    net = sn.Sequential(sn.Dense(4, 6), sn.Tanh(), sn.Dense(6, 3), sn.Softmax(), seed=0, dtype=np.float64)
+    x, grad = rng.normal(size=(5, 4)), rng.normal(size=(5, 3))
+    logits = net.layers[2].forward(net.layers[1].forward(net.layers[0].forward(x)))
+    np.testing.assert_array_equal(net.forward(x, upto=3), logits)
+    net.zero_grad()
+    net.backward(grad, input_grad=False, upto=3)
+    by_hand = [p.grad.copy() for p in net.parameters()]
+    net.zero_grad()
+    net.layers[0].backward(net.layers[1].backward(net.layers[2].backward(grad)))
+    for ours, expected in zip(by_hand, [p.grad for p in net.parameters()]):
+        np.testing.assert_array_equal(ours, expected)
+    assert net.backward(grad, upto=3).shape == x.shape
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 def test_lbfgs_is_refused_clearly():
@@ -512,6 +592,13 @@ def test_lbfgs_is_refused_clearly():
 def test_bad_parameters_are_refused_before_any_work(params, error, fragment):
     with pytest.raises(error, match=fragment):
         MLPRegressor(**params).fit(*regression())
+
+
+def test_a_diverging_loss_is_sklearns_value_error_naming_the_batch():
+    X, y = regression()
+    reg = MLPRegressor((8,), solver="sgd", learning_rate_init=10.0, batch_size=30, random_state=0)
+    with pytest.raises(ValueError, match=r"the loss became inf at batch 3: training diverged"):
+        reg.fit(X, y * 1e3)
 
 
 def test_data_errors_use_sklearns_messages():

@@ -3,12 +3,15 @@ their validation, the epoch loop with scikit-learn's stopping rule, the fitted a
 and pickling.
 
 The loop is ``_fit_stochastic`` of scikit-learn's ``BaseMultilayerPerceptron``, step by step:
-each epoch trains on the data once (`sklearn_network.train_epoch`), appends ``loss_`` to
-``loss_curve_``, and counts the epochs in a row that failed to improve the loss (or, with
-``early_stopping``, the validation score) by ``tol``; more than ``n_iter_no_change`` of them
-stop training, or with ``solver="sgd", learning_rate="adaptive"`` divide the learning rate by 5.
+each epoch is one `scratchnn.training.run_epoch` over the data (the one batch loop, with the
+strategy `steps.ScikitLearnSteps`), appends ``loss_`` to ``loss_curve_``, and counts the
+epochs in a row that failed to improve the loss (or, with ``early_stopping``, the validation
+score) by ``tol``; more than ``n_iter_no_change`` of them stop training, or with
+``solver="sgd", learning_rate="adaptive"`` divide the learning rate by 5.
 """
 
+import contextlib
+import math
 import numbers
 import warnings
 
@@ -25,6 +28,9 @@ from . import network as nets
 from .._checks import describe, number_in_range, one_of, positive_int, positive_number
 from ..datasets import train_test_split
 from ..nn.core import Dense
+from ..training.loop import DivergedError, Training, run_epoch
+from .state import network_from_state, network_to_state
+from .steps import ScikitLearnSteps
 
 
 class _BaseMLP(BaseEstimator):
@@ -187,41 +193,63 @@ class _BaseMLP(BaseEstimator):
                               "to be clipped", UserWarning)
             batch_size = min(self.batch_size, n_samples)
         alpha = 0.0 if self.solver == "adamw" else self.alpha     # adamw decays weights itself
+        steps = ScikitLearnSteps(network, loss, alpha, value_scale)
+        training = Training(network, loss, optimizer, self.max_iter, math.ceil(n_samples / batch_size), ["loss"])
         self.n_iter_ = 0
         order = np.arange(n_samples)
-        for _ in range(self.max_iter):
-            if self.shuffle:
-                order = nets.next_order(network.rng, order)
-            self.loss_ = nets.train_epoch(network, loss, optimizer, X, targets, batch_size,
-                                          order if self.shuffle else None, alpha, value_scale)
-            self.n_iter_ += 1
-            self.t_ += n_samples
-            self.loss_curve_.append(self.loss_)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            self._update_no_improvement_count(validation)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                message = (f"{what} did not improve more than tol={self.tol:f} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                if self.solver == "sgd" and self.learning_rate == "adaptive" and optimizer.learning_rate > 1e-6:
-                    optimizer.learning_rate /= 5.0
-                    self._no_improvement_count = 0
-                    if self.verbose:
-                        print(f"{message} Setting learning rate to {optimizer.learning_rate:f}")
-                else:
-                    if self.verbose:
-                        print(f"{message} Stopping.")
+        with contextlib.closing(steps):
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    order = nets.next_order(network.rng, order)
+                self.loss_ = self._run_epoch(training, X, targets, order if self.shuffle else None,
+                                             batch_size, steps)
+                if self._end_of_epoch(validation, n_samples, incremental):
                     break
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
-                              "and the optimization hasn't converged yet.", ConvergenceWarning)
         if self.early_stopping:
             np.copyto(network.flat_parameter.value, self._best_parameters)   # the best epoch's weights
+
+    @staticmethod
+    def _run_epoch(training, X, targets, order, batch_size, steps):
+        """One epoch; its mean loss over the rows. ValueError (scikit-learn's error type) when
+        the loss stops being finite."""
+        try:
+            return run_epoch(training, X, targets, order, batch_size, steps)["loss"]
+        except DivergedError:
+            raise ValueError(f"the loss became {steps.value} at batch {steps.batch}: training diverged. "
+                             "The input data may contain large values and need to be "
+                             "preprocessed (StandardScaler), or learning_rate_init is too large.") from None
+
+    def _end_of_epoch(self, validation, n_samples, incremental):
+        """scikit-learn's bookkeeping after an epoch: the loss curve, verbose lines, the
+        learning rate schedules and the stopping rule. Returns whether training stops."""
+        optimizer = self._optimizer
+        self.n_iter_ += 1
+        self.t_ += n_samples
+        self.loss_curve_.append(self.loss_)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+        self._update_no_improvement_count(validation)
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            optimizer.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+        if self._no_improvement_count > self.n_iter_no_change:
+            what = "Validation score" if self.early_stopping else "Training loss"
+            message = (f"{what} did not improve more than tol={self.tol:f} for "
+                       f"{self.n_iter_no_change} consecutive epochs.")
+            if self.solver == "sgd" and self.learning_rate == "adaptive" and optimizer.learning_rate > 1e-6:
+                optimizer.learning_rate /= 5.0
+                self._no_improvement_count = 0
+                if self.verbose:
+                    print(f"{message} Setting learning rate to {optimizer.learning_rate:f}")
+            else:
+                if self.verbose:
+                    print(f"{message} Stopping.")
+                return True
+        if incremental:
+            return True
+        if self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          "and the optimization hasn't converged yet.", ConvergenceWarning)
+        return False
 
     def _update_no_improvement_count(self, validation):
         if validation is not None:
@@ -283,19 +311,19 @@ class _BaseMLP(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
-    # --- pickling (see sklearn_network: a Sequential's weights are views of one buffer) -------
+    # --- pickling (see sklearn/state.py: checked as a model file is) ------------------------
 
     def __getstate__(self):
         state = super().__getstate__()
         if "network_" in state:
             state = dict(state)
-            state["network_"] = nets.network_to_state(state["network_"], state.pop("_optimizer", None))
+            state["network_"] = network_to_state(state["network_"], state.pop("_optimizer", None))
         return state
 
     def __setstate__(self, state):
         if isinstance(state.get("network_"), dict):
             state = dict(state)
-            state["network_"], optimizer = nets.network_from_state(state["network_"])
+            state["network_"], optimizer = network_from_state(state["network_"])
             if optimizer is not None:
                 state["_optimizer"] = optimizer
         super().__setstate__(state)

@@ -9,10 +9,12 @@ the same meaning, and work wherever a scikit-learn estimator does: `Pipeline`, `
 >>> clf = MLPClassifier(hidden_layer_sizes=(64,), max_iter=50, random_state=0).fit(X, y)
 >>> clf.predict_proba(X[:2]), clf.score(X, y)
 
-Only this module and `sklearn_base` import scikit-learn: ``import scratchnn`` does not need it.
-The parameters, their checks and the training loop are in `sklearn_base`; the network, the
-optimizer and one epoch in `sklearn_network`. See docs/sklearn.md for what differs from
-scikit-learn's classes.
+Only this module and `base` import scikit-learn (and `steps`, scipy, its dependency):
+``import scratchnn`` does not need it. The parameters, their checks and the epochs with
+scikit-learn's stopping rule are in `base`; the network and the optimizer in `network`; each
+batch's loss and gradient in `steps` (a strategy of `scratchnn.training.run_epoch`, the one
+batch loop); pickling in `state`. See docs/sklearn.md for what differs from scikit-learn's
+classes.
 """
 
 import numpy as np

@@ -1,9 +1,10 @@
-"""The network, the optimizer and one epoch of training behind `scratchnn.sklearn`.
+"""The network and the optimizer behind `scratchnn.sklearn`.
 
 No scikit-learn here: this is plain scratchnn, arranged the way scikit-learn's
-``MLPClassifier`` arranges its training. One epoch is the loop of `train.fit`
+``MLPClassifier`` arranges its training. Each batch, in `scratchnn.training.run_epoch` (the one
+batch loop) with the strategy `steps.ScikitLearnSteps`:
 
-    logits = forward(X_batch)                           # the layers before the output activation
+    logits = network.forward(X_batch, upto=k)           # the layers before the output activation
     value  = loss(logits, y_batch) + α/(2n)·Σ‖W‖²       # scikit-learn's L2 term, n = batch rows
     backward(dloss/dlogits);  W.grad += α/n · W         # weights only, never the biases
     optimizer.step(parameters)
@@ -18,12 +19,10 @@ import math
 import numpy as np
 
 from .. import kernels
-from ..nn.activations import Softmax, Sigmoid, activation as activation_layer
-from ..nn.base import layer_class
-from ..training.checkpoint import rng_state, set_rng_state
-from ..nn.core import Dense, Dropout
 from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
 from ..model import Sequential
+from ..nn.activations import Softmax, Sigmoid, activation as activation_layer
+from ..nn.core import Dense, Dropout
 from ..optim import SGD, Adagrad, Adam, AdamW, RMSprop
 
 # scikit-learn's activation names -> ours ("logistic" is scikit-learn's name for the sigmoid)
@@ -75,11 +74,12 @@ def next_order(rng, order):
     return order[rng.permutation(order.shape[0])]
 
 
-def trained_layers(network):
-    """The layers training runs through: all but a final Softmax or Sigmoid."""
+def logits_layers(network):
+    """How many layers training runs through (``network.forward(x, upto=...)``): all but a
+    final Softmax or Sigmoid."""
     if isinstance(network.layers[-1], (Softmax, Sigmoid)):
-        return network.layers[:-1]
-    return network.layers
+        return len(network.layers) - 1
+    return len(network.layers)
 
 
 def make_loss(output, n_outputs):
@@ -155,7 +155,8 @@ def scale_gradient(grad, value, l2, rows):
 def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, beta_1, beta_2,
                    epsilon, alpha):
     """The scratchnn optimizer for a solver name. Only "adamw" uses ``alpha`` here (as its
-    decoupled weight decay); the other solvers get alpha as a gradient term in `train_epoch`."""
+    decoupled weight decay); the other solvers get alpha as a gradient term
+    (`steps.ScikitLearnSteps`)."""
     if solver == "sgd":
         return SGD(learning_rate_init, momentum=momentum, nesterov=nesterovs_momentum and momentum > 0)
     if solver == "adam":
@@ -167,112 +168,10 @@ def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, bet
     return Adagrad(learning_rate_init)
 
 
-def forward(layers, x, training):
-    for layer in layers:
-        x = layer.forward(x, training=training)
-    return x
-
-
-def backward(layers, grad):
-    """Backpropagate through `layers`, stopping at the first one with parameters (nobody
-    reads dL/dX), as `Sequential.backward(..., input_grad=False)` does."""
-    first = next((i for i, layer in enumerate(layers) if layer.parameters()), 0)
-    for index in range(len(layers) - 1, first - 1, -1):
-        layers[index].needs_input_grad = index > first
-        grad = layers[index].backward(grad)
-
-
 def dense_rows(X, rows):
     """X[rows] as a dense array (sparse inputs are made dense one batch at a time)."""
     batch = X[rows]
     return batch.toarray() if hasattr(batch, "toarray") else batch
-
-
-def train_epoch(network, loss, optimizer, X, y, batch_size, order, alpha, value_scale):
-    """One pass over (X, y) in mini-batches, in `order` (None: as stored); return the mean
-    over the rows of the batch losses, L2 term included, as scikit-learn's ``loss_``.
-
-    Each batch's gradient is computed in scikit-learn's order of operations (its
-    ``_backprop``), so that in any dtype the same weights give the same gradient bits:
-    backpropagate the deltas p − y unscaled, add α · W to the weight gradients, divide every
-    gradient by the batch's rows.
-
-    Raises ValueError when the loss stops being finite (scikit-learn's error type)."""
-    layers = trained_layers(network)
-    weights = [layer.weight for layer in layers if isinstance(layer, Dense)]
-    parameter = network.flat_parameter          # one update over all weights (see model._gather)
-    l2 = l2_factors(network, alpha) if alpha else None
-    fused_step = isinstance(optimizer, ScikitLearnAdam)
-    n_samples, total = X.shape[0], 0.0
-    with np.errstate(over="ignore", invalid="ignore"):     # a diverging loss is reported below
-        for batch, start in enumerate(range(0, n_samples, batch_size)):
-            rows = slice(start, start + batch_size) if order is None else order[start:start + batch_size]
-            X_batch, y_batch = dense_rows(X, rows), y[rows]
-            n_rows = X_batch.shape[0]
-            logits = forward(layers, X_batch, training=True)
-            our_value = loss.forward(logits, y_batch)          # (also readies loss.backward)
-            if isinstance(loss, CrossEntropy):                 # the value as scikit-learn computes it
-                value = scikit_learn_log_loss(loss.exps, loss.sums, y_batch, weights, alpha)
-            else:
-                value = float(our_value) * value_scale / n_rows
-                for weight in weights if alpha else ():
-                    value += 0.5 * alpha / n_rows * float(np.vdot(weight.value, weight.value))   # (α/2n)‖W‖²
-            if batch == 0 or not fused_step:
-                network.zero_grad()                            # (ScikitLearnAdam.scaled_step leaves 0)
-            backward(layers, loss.backward())                  # Σ over the rows: x^T · δ, Σ δ
-            if not math.isfinite(value):
-                raise ValueError(f"the loss became {value} at batch {batch + 1}: training diverged. "
-                                 "The input data may contain large values and need to be "
-                                 "preprocessed (StandardScaler), or learning_rate_init is too large.")
-            if fused_step:                                     # the scaling below, fused into its step
-                optimizer.scaled_step(parameter, n_rows, l2)
-            else:
-                scale_gradient(parameter.grad, parameter.value, l2, n_rows)
-                optimizer.step([parameter])
-            total += value * n_rows
-    return total / n_samples
-
-
-def scikit_learn_log_loss(exps, sums, labels, weights, alpha):
-    """A batch's loss, softmax cross-entropy plus the L2 term, computed as scikit-learn's
-    ``_backprop`` computes it, so that ``loss_curve_`` (and the ``tol`` test on it) matches
-    scikit-learn's to the bit: p = exps / sums clipped to [eps, 1 − eps], −mean over the
-    rows of xlogy(one-hot, p) summed over the classes, then + (α/2)·Σ‖W‖² / n. Without it
-    the values differed from scikit-learn's in the 5th digit (0.510424 vs 0.510416 on
-    Fashion-MNIST's first epoch), which could move a ``tol`` stop by an epoch.
-
-    xlogy(one-hot, p) is 0 but at each row's class, so only those n entries are computed
-    (the same operations on the same numbers: p, the clip and xlogy are entrywise) and put
-    among zeros, whose column means are then scikit-learn's."""
-    from scipy.special import xlogy          # scikit-learn's own dependency, as scikit-learn calls it
-
-    rows = np.arange(len(labels))
-    eps = np.finfo(exps.dtype).eps
-    true_class = np.clip(exps[rows, labels] / sums[rows, 0], eps, 1 - eps)
-    logs = xlogy(np.ones(len(labels), dtype=bool), true_class)     # a bool first argument: float64, as there
-    terms = np.zeros(exps.shape, dtype=logs.dtype)
-    terms[rows, labels] = logs
-    value = -(np.add.reduce(terms, axis=0) / len(labels)).sum()      # np.average(terms, axis=0)
-    if not alpha:                            # scikit-learn adds (0.5 · 0) · Σ‖W‖² / n: nothing
-        return value
-    squares = 0
-    for weight in weights:
-        flat = weight.value.ravel()
-        squares += np.dot(flat, flat)
-    return value + (0.5 * alpha) * squares / len(labels)
-
-
-def l2_factors(network, alpha):
-    """α at every weight of the flat parameter buffer, 0 at every bias: the L2 term's factor
-    per entry (`model._gather` lays the parameters out in the order of ``parameters()``)."""
-    factors = np.zeros_like(network.flat_parameter.value)
-    weights = {id(layer.weight) for layer in network.layers if isinstance(layer, Dense)}
-    offset = 0
-    for parameter in network.parameters():
-        if id(parameter) in weights:
-            factors[offset:offset + parameter.value.size] = alpha
-        offset += parameter.value.size
-    return factors
 
 
 def predict_outputs(network, X, chunk=8192):
@@ -281,39 +180,3 @@ def predict_outputs(network, X, chunk=8192):
         return network.forward(X, training=False)
     return np.concatenate([network.forward(dense_rows(X, slice(start, start + chunk)), training=False)
                            for start in range(0, X.shape[0], chunk)])
-
-
-# --- pickling -------------------------------------------------------------------------------
-#
-# A Sequential keeps every weight as a view into one flat buffer (model._gather). Pickle
-# copies views as separate arrays, so an unpickled network would train its flat buffer while
-# its layers read stale copies. The estimators therefore pickle the network as its config and
-# arrays (the model file's contents) and build it afresh when unpickled.
-
-def network_to_state(network, optimizer):
-    """The network (and optimizer, if any) as config, arrays and random state: picklable."""
-    state = {"config": network.get_config(),
-             "arrays": {name: array.copy() for name, array in network.state_dict().items()},
-             "rng": rng_state(network.rng)}
-    if optimizer is not None:
-        state["optimizer"] = {"class": type(optimizer), "config": optimizer.get_config(),
-                              "arrays": optimizer.state_arrays([network.flat_parameter]),
-                              "iterations": optimizer.iterations}
-    return state
-
-
-def network_from_state(state):
-    """Rebuild what `network_to_state` gave: (network, optimizer or None)."""
-    config = state["config"]
-    layers = [layer_class(entry["class"])(**entry["config"]) for entry in config["layers"]]
-    rng = np.random.RandomState() if state["rng"]["kind"] == "RandomState" else np.random.default_rng()
-    network = Sequential(*layers, seed=rng, dtype=config["dtype"])
-    set_rng_state(rng, state["rng"])                 # after the build, which drew from rng
-    network.classes = config["classes"]
-    network.load_state_dict(state["arrays"])
-    optimizer = None
-    if "optimizer" in state:
-        saved = state["optimizer"]
-        optimizer = saved["class"](**saved["config"])
-        optimizer.load_state_arrays([network.flat_parameter], saved["arrays"], saved["iterations"])
-    return network, optimizer
