@@ -27,6 +27,14 @@ SHA256 = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def first_release_files():
+    missing = [name for name in SHA256 if not os.path.isfile(os.path.join(DATA, name))]
+    if missing:
+        pytest.fail(f"tests/data lacks {', '.join(missing)}: these files were written once by the first release "
+                    "and must be in the repository (.gitignore ignores *.npz: add them with git add -f)")
+
+
 @pytest.fixture(scope="module")
 def expected():
     with np.load(os.path.join(DATA, "first_release_expected.npz"), allow_pickle=False) as arrays:
