@@ -1,5 +1,6 @@
-"""Tests for scratchnn.conv: Conv2D, MaxPool2D, AvgPool2D and GlobalAvgPool2D against naive
-loops and central finite differences, their argument checks, and a small CNN that learns."""
+"""Tests for scratchnn.nn.conv and scratchnn.nn.pooling: Conv2D, MaxPool2D, AvgPool2D and
+GlobalAvgPool2D against naive loops and central finite differences, their argument checks and
+output shapes, and a small CNN that learns."""
 
 import math
 
@@ -8,7 +9,10 @@ import pytest
 
 import scratchnn
 import scratchnn.nn.conv as conv_module
-from scratchnn.nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+import scratchnn.nn.pooling as pooling_module
+from scratchnn import kernels
+from scratchnn.nn.conv import Conv2D
+from scratchnn.nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from scratchnn.gradcheck import numerical_gradient, relative_error
 
 
@@ -353,7 +357,7 @@ def test_max_pool_in_cache_sized_chunks_matches_one_image_at_a_time():
     x = distinct_values((24, 8, 33, 32), seed=17)          # ~200 KB per image: several chunks
     upstream = np.random.default_rng(18).normal(size=(24, 8, 16, 15))
     layer = MaxPool2D(3, 2)
-    assert len(conv_module._cache_sized_chunks(x)) > 1
+    assert len(pooling_module._cache_sized_chunks(x)) > 1
     y, grad = layer.forward(x), layer.backward(upstream)
     for n in range(len(x)):
         single = MaxPool2D(3, 2)
@@ -373,7 +377,7 @@ def test_max_pool_ties_send_the_gradient_to_the_first_maximum(fused):
     np.testing.assert_array_equal(grad[0, 0], expected)
 
 
-needs_numba = pytest.mark.skipif(not conv_module.kernels.available, reason="Numba is not installed")
+needs_numba = pytest.mark.skipif(not kernels.available, reason="Numba is not installed")
 
 
 @needs_numba
@@ -397,7 +401,7 @@ def test_max_pool_fused_argument():
     assert "fused" not in MaxPool2D(2, fused=False).get_config()      # a runtime choice, not the model
     with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
         MaxPool2D(2, fused="yes")
-    if not conv_module.kernels.available:
+    if not kernels.available:
         with pytest.raises(ValueError, match=r"fused=True needs Numba: pip install scratchnn\[fast\]"):
             MaxPool2D(2, fused=True)
     # other windows always take the NumPy path, whatever `fused` says
@@ -442,6 +446,52 @@ def test_pool_configs_and_bad_arguments():
     with pytest.raises(ValueError, match=r"GlobalAvgPool2D\(\) expects input of shape "
                                          r"\(N, C, H, W\), got shape \(3,\)"):
         GlobalAvgPool2D().forward(np.zeros(3))
+
+
+@pytest.mark.parametrize("kernel, stride, size", POOL_CASES)
+def test_pool_output_shapes_are_the_forward_shapes(kernel, stride, size):
+    x = np.zeros((2, 3) + size)
+    for layer in (MaxPool2D(kernel, stride), AvgPool2D(kernel, stride), GlobalAvgPool2D()):
+        assert layer.output_shape(x.shape) == layer.forward(x).shape
+        assert layer.output_shape((None, 3) + size) == (None,) + layer.forward(x).shape[1:]
+
+
+@pytest.mark.parametrize("kernel, stride, padding, size", [(3, 1, 0, (5, 6)), ((3, 2), (2, 1), (1, 0), (7, 6)),
+                                                           (4, 1, "same", (5, 5)), (2, 3, 2, (4, 5))])
+def test_conv_output_shape_is_the_forward_shape(kernel, stride, padding, size):
+    layer = built(Conv2D(2, 3, kernel, stride=stride, padding=padding))
+    x = np.zeros((4, 2) + size)
+    assert layer.output_shape(x.shape) == layer.forward(x).shape
+    assert layer.output_shape((None, 2) + size) == (None,) + layer.forward(x).shape[1:]
+
+
+def test_output_shapes_validate_as_forward_does():
+    cases = [
+        (Conv2D(3, 4, 5, padding=1), (None, 1, 8, 8), r"Conv2D\(3, 4, kernel_size=5, padding=1\) expects input of "
+                                                      r"shape \(N, 3, H, W\), got shape \(None, 1, 8, 8\)"),
+        (Conv2D(3, 4, 5, padding=1), (2, 3, 8), r"got shape \(2, 3, 8\)"),
+        (Conv2D(3, 4, 5, padding=1), (None, 3, 2, 9), r"at least 3x3 pixels \(a 5x5 kernel after padding\), "
+                                                      r"got shape \(None, 3, 2, 9\)"),
+        (Conv2D(1, 1, 5), (0, 1, 8, 8), r"needs at least one image of at least 5x5 pixels, got shape \(0, 1, 8, 8\)"),
+        (MaxPool2D(2), (None, 16), r"MaxPool2D\(kernel_size=2\) expects input of shape \(N, C, H, W\), "
+                                   r"got shape \(None, 16\)"),
+        (AvgPool2D(3, 2), (None, 1, 2, 5), r"AvgPool2D\(kernel_size=3, stride=2\) needs at least one image of at "
+                                           r"least 3x3 pixels \(the pooling window\), got shape \(None, 1, 2, 5\)"),
+        (GlobalAvgPool2D(), (None, 3), r"GlobalAvgPool2D\(\) expects input of shape \(N, C, H, W\), "
+                                       r"got shape \(None, 3\)"),
+    ]
+    for layer, shape, message in cases:
+        with pytest.raises(ValueError, match=message):
+            layer.output_shape(shape)
+        if shape[0] is not None:                                # forward says the same
+            built(layer)
+            with pytest.raises(ValueError, match=message):
+                layer.forward(np.zeros(shape))
+    net = scratchnn.Sequential(Conv2D(1, 4, 3), MaxPool2D(2), GlobalAvgPool2D(), scratchnn.Dense(4, 2), seed=0)
+    assert net.output_shapes((1, 10, 10)) == [(None, 4, 8, 8), (None, 4, 4, 4), (None, 4), (None, 2)]
+    with pytest.raises(ValueError, match=r"does not fit layer 1: MaxPool2D\(kernel_size=2\) needs at least one "
+                                         r"image of at least 2x2 pixels"):
+        net.output_shapes((1, 3, 3))
 
 
 # ---- in a network ---------------------------------------------------------------------------
@@ -538,6 +588,6 @@ def test_conv_fused_argument():
     assert "fused" not in Conv2D(1, 2, 3, fused=False).get_config()      # a runtime choice, not the model
     with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
         Conv2D(1, 2, 3, fused="yes")
-    if not conv_module.kernels.available:
+    if not kernels.available:
         with pytest.raises(ValueError, match=r"fused=True needs Numba: pip install scratchnn\[fast\]"):
             Conv2D(1, 2, 3, fused=True)

@@ -14,6 +14,7 @@ import numpy as np
 
 from . import kernels
 from ._checks import describe, instance_or_name, number_in_range, positive_number
+from .kernels import optim as compiled
 
 
 class Optimizer:
@@ -107,11 +108,11 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(parameter.value)} if self.momentum else {}
 
     def update(self, value, grad, state):
-        if self.momentum and self.fused and kernels.available and _contiguous(value, grad, state["velocity"]):
+        if self.momentum and kernels.use_compiled(self.fused, value, grad, state["velocity"]):
             scalar = value.dtype.type
-            kernels.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
-                                     scalar(self.momentum), scalar(self.weight_decay), self.nesterov,
-                                     scalar(self.learning_rate), np.finfo(value.dtype).tiny)
+            compiled.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
+                                       scalar(self.momentum), scalar(self.weight_decay), self.nesterov,
+                                       scalar(self.learning_rate), np.finfo(value.dtype).tiny)
             return
         if self.weight_decay:
             grad = grad + self.weight_decay * value                # g = ∇L + λ w
@@ -157,7 +158,7 @@ class Adam(Optimizer):
     def update(self, value, grad, state):
         grad = self.decay(value, grad)
         m, v = state["m"], state["v"]
-        if self.fused and kernels.available and _contiguous(value, grad, m, v):
+        if kernels.use_compiled(self.fused, value, grad, m, v):
             self.fused_update(value, grad, m, v, state)
             return
         # The plain form allocates a temporary array per operation; writing into one scratch
@@ -169,7 +170,7 @@ class Adam(Optimizer):
         np.multiply(grad, grad, out=scratch)
         v += np.multiply(scratch, 1 - self.beta_2, out=scratch)        # v = β2 v + (1 − β2) g²
         # Where the gradient stays 0 (dead units, always-blank pixels), m shrinks by β1 each step
-        # into subnormal numbers, which CPUs handle up to 100x slower. They cannot move a weight
+        # into subnormal numbers, which CPUs handle far more slowly. They cannot move a weight
         # (lr · m ≈ 1e-41), so we flush them to zero.
         _flush_subnormals(m, scratch)
         _flush_subnormals(v, scratch)
@@ -183,15 +184,15 @@ class Adam(Optimizer):
         value -= np.multiply(update, step_size, out=scratch)           # w ← w − lr · m̂ / (√v̂ + ε)
 
     def fused_update(self, value, grad, m, v, state):
-        """The same step as the NumPy code above, in one compiled pass (see `_fused`)."""
+        """The same step as the NumPy code above, in one compiled pass (`kernels.optim.adam_step`)."""
         state["step"] += 1
         t = int(state["step"])
         scalar = value.dtype.type
-        kernels.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                         scalar(self.beta_1), scalar(1 - self.beta_1), scalar(self.beta_2),
-                         scalar(1 - self.beta_2), scalar(math.sqrt(1 - self.beta_2**t)),
-                         scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)),
-                         np.finfo(value.dtype).tiny)
+        compiled.adam_step(value.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                           scalar(self.beta_1), scalar(1 - self.beta_1), scalar(self.beta_2),
+                           scalar(1 - self.beta_2), scalar(math.sqrt(1 - self.beta_2**t)),
+                           scalar(self.epsilon), scalar(self.learning_rate / (1 - self.beta_1**t)),
+                           np.finfo(value.dtype).tiny)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -238,12 +239,12 @@ class RMSprop(Optimizer):
     def update(self, value, grad, state):
         average = state["square_average"]
         buffer = state.get("buffer", average)          # (the kernel needs an array either way)
-        if self.fused and kernels.available and _contiguous(value, grad, average, buffer):
+        if kernels.use_compiled(self.fused, value, grad, average, buffer):
             scalar = value.dtype.type
-            kernels.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
-                                scalar(self.rho), scalar(1 - self.rho), scalar(self.epsilon),
-                                scalar(self.momentum), bool(self.momentum), scalar(self.learning_rate),
-                                np.finfo(value.dtype).tiny)
+            compiled.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
+                                  scalar(self.rho), scalar(1 - self.rho), scalar(self.epsilon),
+                                  scalar(self.momentum), bool(self.momentum), scalar(self.learning_rate),
+                                  np.finfo(value.dtype).tiny)
             return
         scratch = self.scratch_like(value)
         average *= self.rho
@@ -280,10 +281,10 @@ class Adagrad(Optimizer):
 
     def update(self, value, grad, state):
         total = state["sum_of_squares"]
-        if self.fused and kernels.available and _contiguous(value, grad, total):
+        if kernels.use_compiled(self.fused, value, grad, total):
             scalar = value.dtype.type
-            kernels.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
-                                scalar(self.epsilon), scalar(self.learning_rate))
+            compiled.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
+                                  scalar(self.epsilon), scalar(self.learning_rate))
             return
         total += grad * grad                                       # s = s + g²
         value -= self.learning_rate * grad / (np.sqrt(total) + self.epsilon)
@@ -295,12 +296,8 @@ class Adagrad(Optimizer):
 
 def _flush_subnormals(state, scratch):
     """Set the entries of `state` whose magnitude is below the dtype's smallest normal number
-    (subnormal floats, up to 100x slower to compute with) to 0; `scratch` is a work array."""
+    (subnormal floats, far slower to compute with) to 0; `scratch` is a work array."""
     np.copyto(state, 0, where=np.abs(state, out=scratch) < np.finfo(state.dtype).tiny)
-
-
-def _contiguous(*arrays):
-    return all(a.flags.c_contiguous for a in arrays)
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}

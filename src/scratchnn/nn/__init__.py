@@ -2,9 +2,10 @@
 
 from .activations import ELU, GELU, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer, Parameter, Reduction
-from .conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from .conv import Conv2D
 from .core import Dense, Dropout, Flatten, Reshape, Standardize
 from .normalization import BatchNorm
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 
 __all__ = [
     "AvgPool2D", "BatchNorm", "Conv2D", "Dense", "Dropout", "ELU", "Flatten", "GELU", "GlobalAvgPool2D",

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import kernels
 from .._checks import number_in_range, one_of
+from ..kernels import activations as compiled
 from .base import Layer
 
 
@@ -92,10 +93,10 @@ class ReLU(_Elementwise):
         return np.maximum(x, 0)
 
     def backward(self, grad_output):
-        if self.fused and kernels.available and kernels.same_layout(grad_output, self.x, minimum_size=1 << 14):
+        if kernels.use_compiled(self.fused, grad_output, self.x, minimum_size=1 << 14):
             grad_input = np.empty_like(grad_output)
-            kernels.relu_backward(grad_output.reshape(-1), self.x.reshape(-1), grad_output.dtype.type(0),
-                                 grad_input.reshape(-1))
+            compiled.relu_backward(grad_output.reshape(-1), self.x.reshape(-1), grad_output.dtype.type(0),
+                                  grad_input.reshape(-1))
             return grad_input
         return grad_output * (self.x > 0)                   # dy/dx = 1 if x > 0 else 0
 
@@ -146,7 +147,7 @@ class GELU(_Elementwise):
     ``approximate="none"`` (PyTorch's default) uses the exact erf; ``approximate="tanh"`` uses
     0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))). NumPy has no erf: we take Python's
     ``math.erf``, entry by entry, and with ``fused="auto"`` and Numba installed a compiled
-    loop over the same ``math.erf`` (the same bits, ~10x faster forward).
+    loop over the same ``math.erf`` (the same bits).
     """
 
     def __init__(self, approximate="none", fused="auto"):
@@ -158,13 +159,13 @@ class GELU(_Elementwise):
         # there keeps x² and x³ from overflowing without changing any result.
         self.x_safe = x_safe = np.clip(x, -40, 40)
         if self.approximate == "tanh":
-            cube = x_safe * x_safe * x_safe            # as PyTorch; x**3 (pow) is ~100x slower in float32
+            cube = x_safe * x_safe * x_safe            # as PyTorch; x**3 would run pow entry by entry
             inner = _SQRT_2_OVER_PI * (x_safe + 0.044715 * cube)
             self.tanh_inner = np.tanh(inner)
             return 0.5 * x * (1 + self.tanh_inner)
-        compiled = self.fused and kernels.available and x.dtype in (np.float32, np.float64)
-        erf = kernels.erf if compiled else _erf
-        self.cdf = 0.5 * (1 + erf(x_safe / math.sqrt(2)).astype(x.dtype))   # Φ(x) = (1 + erf(x/√2)) / 2
+        scaled = x_safe / math.sqrt(2)
+        erf = compiled.erf if kernels.use_compiled(self.fused, scaled) else _erf
+        self.cdf = 0.5 * (1 + erf(scaled).astype(x.dtype))    # Φ(x) = (1 + erf(x/√2)) / 2
         return x * self.cdf
 
     def backward(self, grad_output):

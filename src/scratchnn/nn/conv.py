@@ -1,14 +1,14 @@
-"""Convolution and pooling layers for images, in PyTorch's NCHW layout: x[n, c, h, w].
+"""Convolution layers for images, in PyTorch's NCHW layout: x[n, c, h, w].
 
 A convolution is a sum over the kernel and the input channels,
 
     y[n, o, r, c] = b[o] + Σ_{ch, i, j} W[o, ch, i, j] · x_pad[n, ch, s·r + i, s·c + j],
 
-and we compute it as ONE matrix product (im2col): copy the inputs that each kernel offset
-(i, j) meets into a matrix ``cols`` with one row per (ch, i, j) and one column per output
-position (n, r, c); then ``Y = W_mat · cols`` with W_mat = W reshaped to (out, in·kh·kw).
-Building ``cols`` takes kh·kw slice copies (a loop over kernel offsets, never over pixels),
-and backward runs the same loop in reverse (col2im), adding instead of copying:
+and we compute it as ONE matrix product (im2col, see `scratchnn.ops.im2col`): copy the inputs
+that each kernel offset (i, j) meets into a matrix ``cols`` with one row per (ch, i, j) and one
+column per output position (n, r, c); then ``Y = W_mat · cols`` with W_mat = W reshaped to
+(out, in·kh·kw). Building ``cols`` takes kh·kw slice copies (a loop over kernel offsets, never
+over pixels), and backward runs the same loop in reverse (col2im), adding instead of copying:
 
     dL/dW_mat = dY · colsᵀ,   dL/db = Σ dY,   dL/dcols = W_matᵀ · dY  -> col2im -> dL/dx.
 
@@ -17,13 +17,11 @@ W_mat, so ``Y = [W_mat | b] · [cols; 1]`` and dL/db comes out of the dL/dW prod
 
 For speed, the buffers are allocated once per batch shape and reused, channels come first in
 them (so that every copy is a plain slice), and with stride 1 the images are laid out so
-that each of the kh·kw copies is one contiguous run (see `Conv2D._workspace`); dL/dcols is
-written over cols once dL/dW has used it, and dY over Y: the less memory a batch sweeps
-through, the more of it stays in the CPU cache (on the benchmark CNN with ``fit(threads=2)``,
-the sharing and the bias row took a batch from 33 to 29 ms). Shallow kernels
-(in_channels·kh·kw <= 32, such as a first layer on gray or RGB images) instead run one
-product per image, whose result is already in NCHW order (see `Conv2D._per_image`).
-Pooling takes maxima and sums over the same kernel-offset views, without copies.
+that each of the kh·kw copies is one contiguous run (`scratchnn.ops.im2col.run_layout`);
+dL/dcols is written over cols once dL/dW has used it, and dY over Y: the less memory a batch
+sweeps through, the more of it stays in the CPU cache. Shallow kernels (in_channels·kh·kw
+<= 32, such as a first layer on gray or RGB images) instead run one product per image, whose
+result is already in NCHW order (see `Conv2D._per_image`).
 
 >>> conv = Conv2D(1, 8, kernel_size=3, padding=1)
 >>> conv.build(np.random.default_rng(0), np.float32)
@@ -31,70 +29,21 @@ Pooling takes maxima and sums over the same kernel-offset views, without copies.
 (2, 8, 28, 28)
 """
 
-import numbers
-
 import numpy as np
 
 from .. import kernels
 from .._checks import describe, positive_int
-from .base import Layer, not_built
+from ..kernels import conv as compiled
+from ..ops.im2col import (col2im, col2im_runs, im2col, im2col_runs, interior, output_size, run_layout,
+                          same_padding)
+from .base import not_built
 from .init import check_init_name, initialize
+# the pools' first home: `from scratchnn.nn.conv import MaxPool2D` (cli/models.py, some tests) still works
+from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: F401
+from .spatial import Workspace, _Spatial, config_pair, pair
 
 _PER_IMAGE_DEPTH = 32      # in_channels·kh·kw up to this: one product per image (see Conv2D._per_image)
 _INFERENCE_CHUNK = 256      # forward(training=False) on more than 2 chunks of samples runs chunk by chunk
-
-
-def _pair(name, value, minimum=1):
-    """An int or a (height, width) pair of ints, each >= minimum, as a tuple of two ints."""
-    items = tuple(value) if isinstance(value, (tuple, list)) else (value, value)
-    if len(items) != 2 or any(isinstance(v, bool) or not isinstance(v, numbers.Integral) for v in items):
-        raise TypeError(f"{name} must be an int or a pair of ints (height, width), got {describe(value)}")
-    if min(items) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {describe(value)}")
-    return int(items[0]), int(items[1])
-
-
-def _config_pair(pair):
-    """A pair as it was most likely written: 3 for (3, 3), [3, 2] otherwise (JSON-friendly)."""
-    return pair[0] if pair[0] == pair[1] else list(pair)
-
-
-def _same_padding(kernel):
-    """'same' padding for stride 1: k − 1 zeros in all, the odd one at the end (bottom or
-    right) for even kernels, as TensorFlow and PyTorch do."""
-    return (kernel - 1) // 2, kernel - 1 - (kernel - 1) // 2
-
-
-def _window(array, i, j, out_size, stride):
-    """The entries that kernel offset (i, j) meets: array[..., s·r + i, s·c + j] for every
-    output position (r, c), as a view (no copy)."""
-    (out_h, out_w), (stride_h, stride_w) = out_size, stride
-    return array[..., i:i + stride_h * (out_h - 1) + 1:stride_h, j:j + stride_w * (out_w - 1) + 1:stride_w]
-
-
-class _Spatial(Layer):
-    """Shared input checks of the 2-D layers: rank 4, channel count, size against the kernel."""
-
-    def _check_input(self, x, channels=None, min_size=(1, 1), after=""):
-        expected = "(N, C, H, W)" if channels is None else f"(N, {channels}, H, W)"
-        if not isinstance(x, np.ndarray) or x.ndim != 4 or (channels is not None and x.shape[1] != channels):
-            got = f"shape {x.shape}" if isinstance(x, np.ndarray) else describe(x)
-            raise ValueError(f"{self._short_repr()} expects input of shape {expected}, got {got}")
-        if x.shape[0] == 0 or x.shape[2] < min_size[0] or x.shape[3] < min_size[1]:
-            raise ValueError(f"{self._short_repr()} needs at least one image of at least {min_size[0]}x{min_size[1]} "
-                             f"pixels{after}, got shape {x.shape}")
-
-    def _short_repr(self):
-        return repr(self)
-
-    def __getstate__(self):
-        """Copies and pickles leave the reusable buffers behind: they hold views of each other,
-        which copy.deepcopy would turn into separate arrays."""
-        state = dict(self.__dict__)
-        state.pop("_work", None)
-        if "_workspaces" in state:
-            state["_workspaces"], state["_cache"] = {}, None
-        return state
 
 
 class Conv2D(_Spatial):
@@ -113,9 +62,7 @@ class Conv2D(_Spatial):
 
     With stride 1, ``fused="auto"`` (the default) runs the im2col and col2im copies in compiled
     loops, channel by channel, when Numba is installed (``pip install scratchnn[fast]``): the
-    same bits as the NumPy slice copies (tests check), in about half the time (on the benchmark
-    CNN's second layer, 64 images: im2col 1.16 → 0.68 ms, col2im 1.22 → 0.64 ms).
-    ``fused=False`` always runs the NumPy code.
+    same bits as the NumPy slice copies (tests check). ``fused=False`` always runs the NumPy code.
 
     >>> conv = Conv2D(3, 16, kernel_size=3, stride=2, padding=1)
     >>> conv.build(np.random.default_rng(0), np.float32)
@@ -126,18 +73,18 @@ class Conv2D(_Spatial):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, init="he_uniform", fused="auto"):
         self.in_channels = positive_int("in_channels", in_channels)
         self.out_channels = positive_int("out_channels", out_channels)
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.stride = _pair("stride", stride)
+        self.kernel_size = pair("kernel_size", kernel_size)
+        self.stride = pair("stride", stride)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ValueError(f"padding must be an int >= 0, a pair of them, 'same' or 'valid'; got {padding!r}")
             if padding == "same" and self.stride != (1, 1):
                 raise ValueError(f"padding='same' needs stride 1, got stride={describe(stride)}")
             self._padding_config = padding
-            self.padding = (tuple(map(_same_padding, self.kernel_size)) if padding == "same" else ((0, 0), (0, 0)))
+            self.padding = (tuple(map(same_padding, self.kernel_size)) if padding == "same" else ((0, 0), (0, 0)))
         else:
-            pad_h, pad_w = _pair("padding", padding, minimum=0)
-            self._padding_config = _config_pair((pad_h, pad_w))
+            pad_h, pad_w = pair("padding", padding, minimum=0)
+            self._padding_config = config_pair((pad_h, pad_w))
             self.padding = ((pad_h, pad_h), (pad_w, pad_w))      # ((top, bottom), (left, right))
         self.init = check_init_name(init)
         self.fused = kernels.check_option(fused)
@@ -154,31 +101,37 @@ class Conv2D(_Spatial):
 
     def get_config(self):
         return {"in_channels": self.in_channels, "out_channels": self.out_channels,
-                "kernel_size": _config_pair(self.kernel_size), "stride": _config_pair(self.stride),
+                "kernel_size": config_pair(self.kernel_size), "stride": config_pair(self.stride),
                 "padding": self._padding_config, "init": self.init}
 
     def _short_repr(self):
-        text = f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={_config_pair(self.kernel_size)!r}"
+        text = f"Conv2D({self.in_channels}, {self.out_channels}, kernel_size={config_pair(self.kernel_size)!r}"
         if self.stride != (1, 1):
-            text += f", stride={_config_pair(self.stride)!r}"
+            text += f", stride={config_pair(self.stride)!r}"
         if self._padding_config != 0:
             text += f", padding={self._padding_config!r}"
         return text + ")"
 
+    def _channels(self):
+        return self.in_channels
+
     def output_shape(self, input_shape):
-        """(N, out_channels, H_out, W_out) for an input of shape (N, in_channels, H, W)."""
+        """(N, out_channels, H_out, W_out) for an input of shape (N, in_channels, H, W), N may
+        be None: H_out = (H + pad_top + pad_bottom − kh) // stride_h + 1, W_out likewise.
+        ValueError, naming the layer and the shapes, for another rank or channel count, no
+        image, or an image smaller than the kernel after padding."""
         (top, bottom), (left, right) = self.padding
         (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        height, width = input_shape[2] + top + bottom, input_shape[3] + left + right
-        return (input_shape[0], self.out_channels, (height - kh) // sh + 1, (width - kw) // sw + 1)
+        n, _, height, width = self._check_shape(
+            input_shape, (max(kh - top - bottom, 1), max(kw - left - right, 1)),
+            after=f" (a {kh}x{kw} kernel after padding)" if top + bottom + left + right else "")
+        return (n, self.out_channels, output_size(height, kh, sh, (top, bottom)),
+                output_size(width, kw, sw, (left, right)))
 
     def forward(self, x, training=False):
         if self.weight is None:
             raise not_built(self)
-        (top, bottom), (left, right) = self.padding
-        kh, kw = self.kernel_size
-        self._check_input(x, self.in_channels, (max(kh - top - bottom, 1), max(kw - left - right, 1)),
-                          after=f" (a {kh}x{kw} kernel after padding)" if top + bottom + left + right else "")
+        self._check_input(x)
         if not training and len(x) > 2 * _INFERENCE_CHUNK:    # bounded memory for predict(X_test)
             outputs = [self._forward(x[start:start + _INFERENCE_CHUNK])
                        for start in range(0, len(x), _INFERENCE_CHUNK)]
@@ -195,7 +148,7 @@ class Conv2D(_Spatial):
         out_h, out_w = work.out_size
         # x_pad[ch, n] = x[n, ch] among zeros (the padding, zeroed once when allocated):
         # channels first, so that each im2col copy below is a plain slice
-        work.interior(work.x_pad)[...] = x.transpose(1, 0, 2, 3)
+        self._interior(work, work.x_pad)[...] = x.transpose(1, 0, 2, 3)
         self._im2col(work)
         weight_bias = self._weight_bias(work)
         np.matmul(weight_bias, work.cols_matrix, out=work.y_matrix)  # Y = [W_mat | b] · [cols; 1], into a reused buffer
@@ -206,17 +159,22 @@ class Conv2D(_Spatial):
         return y
 
     def _im2col(self, work):
-        """Fill cols from x_pad (channels first): the kh·kw copies of the docstring above."""
-        if self._use_fused(work):        # the same copies, compiled (see kernels.im2col_runs)
-            kernels.im2col_runs(work.x_pad, work.cols, work.pitch)
+        """Fill cols from x_pad (channels first): cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]."""
+        if work.runs is None:
+            im2col(work.x_pad, work.cols, self.stride, offset_axis=1)
+        elif self._compiled(work):       # the same copies, compiled
+            compiled.im2col_runs(work.x_pad, work.cols, work.runs.pitch)
         else:
-            for i, j in work.offsets:    # cols[(ch,i,j), (n,r,c)] = x_pad[n, ch, s·r+i, s·c+j]
-                work.cols[:, i, j] = work.window(work.x_pad, i, j)
+            im2col_runs(work.x_pad, work.cols, work.runs.pitch)
         work.cols_hold_input = True
 
-    def _use_fused(self, work):
+    def _compiled(self, work):
         """Whether im2col / col2im run compiled: stride 1 (whose copies are runs), Numba."""
-        return bool(self.fused) and kernels.available and work.pitch is not None
+        return work.runs is not None and kernels.use_compiled(self.fused, work.x_pad, work.grad_pad)
+
+    def _interior(self, work, padded):
+        """The view of a padded buffer of `work` (x_pad or grad_pad) where x or dL/dx goes."""
+        return interior(padded, self.padding) if work.runs is None else work.runs.interior(padded)
 
     def _weight_bias(self, work):
         """[W_mat | b]: the kernel as a matrix (out, in·kh·kw) and the bias as its last column,
@@ -265,15 +223,15 @@ class Conv2D(_Spatial):
         np.matmul(self.weight.value.reshape(self.out_channels, depth).T, grad_matrix, out=grad_cols_matrix)
         work.cols_hold_input = False
         grad_cols = work.cols                    # now dL/dcols, in the layout of cols
-        if self._use_fused(work):        # the same additions in the same order, compiled
-            kernels.col2im_runs(grad_cols, work.grad_pad, work.pitch)
+        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[(ch,i,j), (n,r,c)]
+        if work.runs is None:
+            col2im(grad_cols, work.grad_pad, self.stride, offset_axis=1)
+        elif self._compiled(work):       # the same additions in the same order, compiled
+            compiled.col2im_runs(grad_cols, work.grad_pad, work.runs.pitch)
         else:
-            work.grad_pad.fill(0)
-            for i, j in work.offsets:    # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[(ch,i,j), (n,r,c)]
-                target = work.window(work.grad_pad, i, j)
-                target += grad_cols[:, i, j]
+            col2im_runs(grad_cols, work.grad_pad, work.runs.pitch)
         grad_input = np.empty(work.input_shape, dtype=work.dtype)
-        np.copyto(grad_input, work.interior(work.grad_pad).transpose(1, 0, 2, 3))
+        np.copyto(grad_input, self._interior(work, work.grad_pad).transpose(1, 0, 2, 3))
         return grad_input
 
     def _per_image(self, input_shape):
@@ -290,9 +248,8 @@ class Conv2D(_Spatial):
         (the row of ones under cols[n])."""
         n = x.shape[0]
         out_h, out_w = work.out_size
-        work.interior(work.x_pad)[...] = x
-        for i, j in work.offsets:        # cols[n, (ch,i,j), (r,c)] = x_pad[n, ch, s·r+i, s·c+j]
-            work.cols_grid[:, :, i, j] = _window(work.x_pad, i, j, work.out_size, self.stride)
+        interior(work.x_pad, self.padding)[...] = x
+        im2col(work.x_pad, work.cols_grid, self.stride)       # cols[n, (ch,i,j), (r,c)] = x_pad[n, ch, s·r+i, s·c+j]
         y = np.empty((n, self.out_channels, out_h, out_w), dtype=work.dtype)
         np.matmul(self._weight_bias(work), work.cols, out=y.reshape(n, self.out_channels, out_h * out_w))
         self._cache = work
@@ -311,12 +268,9 @@ class Conv2D(_Spatial):
             return None
         weight_matrix = self.weight.value.reshape(self.out_channels, depth)
         grad_cols = np.matmul(weight_matrix.T, grad_matrix)                         # (N, depth, positions)
-        grad_grid = grad_cols.reshape(work.cols_grid.shape)
-        work.grad_pad.fill(0)
-        for i, j in work.offsets:        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[n, (ch,i,j), (r,c)]
-            target = _window(work.grad_pad, i, j, work.out_size, self.stride)
-            target += grad_grid[:, :, i, j]
-        return work.interior(work.grad_pad).copy()
+        # col2im: dx_pad[n, ch, s·r+i, s·c+j] += dcols[n, (ch,i,j), (r,c)]
+        col2im(grad_cols.reshape(work.cols_grid.shape), work.grad_pad, self.stride)
+        return interior(work.grad_pad, self.padding).copy()
 
     def _workspace_per_image(self, input_shape, dtype):
         """Buffers of `_forward_per_image`, reused for batches of the same shape: x_pad, the
@@ -329,13 +283,11 @@ class Conv2D(_Spatial):
         (top, bottom), (left, right) = self.padding
         kh, kw = self.kernel_size
         _, _, out_h, out_w = self.output_shape(input_shape)
-        work = _Workspace()
+        work = Workspace()
         work.per_image, work.input_shape, work.out_size, work.dtype = True, input_shape, (out_h, out_w), dtype
         work.depth = channels * kh * kw
-        work.offsets = [(i, j) for i in range(kh) for j in range(kw)]
         work.x_pad = np.zeros((n, channels, height + top + bottom, width + left + right), dtype)
         work.grad_pad = np.zeros_like(work.x_pad)
-        work.interior = lambda padded: padded[:, :, top:top + height, left:left + width]
         work.cols = np.empty((n, work.depth + 1, out_h * out_w), dtype)
         work.cols[:, work.depth] = 1                                   # the row of ones, for the bias
         work.cols_grid = work.cols[:, :work.depth].reshape(n, channels, kh, kw, out_h, out_w)
@@ -348,8 +300,9 @@ class Conv2D(_Spatial):
 
         ``x_pad`` holds the padded input, channels first; ``cols[ch, i, j, n, r, c]`` the input
         that kernel offset (i, j) meets at output position (r, c) of image n, on a grid of
-        ``grid`` = (rows, columns) positions per image; ``interior(x_pad)`` is the view of
-        x_pad where x goes, ``window(x_pad, i, j)`` the view that offset (i, j) meets.
+        ``grid`` = (rows, columns) positions per image (with stride 1 in the flat layout
+        ``runs``, a `scratchnn.ops.im2col.RunLayout`, else None); `_interior` gives the view
+        of x_pad where x goes.
         """
         return self._cached(("channels first", input_shape, np.dtype(dtype)),
                             lambda: self._new_workspace(input_shape, dtype))
@@ -366,261 +319,30 @@ class Conv2D(_Spatial):
     def _new_workspace(self, input_shape, dtype):
         n, channels, height, width = input_shape
         (top, bottom), (left, right) = self.padding
-        (kh, kw), stride = self.kernel_size, self.stride
+        kh, kw = self.kernel_size
         _, _, out_h, out_w = self.output_shape(input_shape)
-        if stride == (1, 1):
-            # Stride 1: the images of a channel are stacked in one flat array, row after row,
-            # each row followed by max(left, right) zeros and each image by max(top, bottom)
-            # rows of zeros, so that neighbours share their zero border (the zeros after a row
-            # are also the left padding of the next one). Output position (n, r, c) then reads
-            # the input at flat index (n·rows + r)·pitch + c + i·pitch + j for offset (i, j):
-            # over ALL positions this is one contiguous run starting at i·pitch + j, and
-            # im2col is kh·kw plain slice copies. The positions past out_h rows or out_w
-            # columns of each image are computed too and dropped (a few % more work).
-            pitch = max(width + max(left, right), out_w)
-            rows = max(height + max(top, bottom), out_h)
-            grid, run = (rows, pitch), n * rows * pitch
-            flat_pitch = pitch
-            origin = top * pitch + left                        # flat index of pixel (0, 0) of image 0
-            x_pad_shape = (channels, run + max(origin, (kh - 1) * pitch + kw - 1))   # room for every run
-
-            def interior(padded):
-                images = padded[:, origin:origin + run].reshape(channels, n, rows, pitch)
-                return images[:, :, :height, :width]
-
-            def window(padded, i, j):
-                start = i * pitch + j
-                return padded[:, start:start + run]     # flat: NumPy adds 2-D runs faster than 4-D views
+        work = Workspace()
+        if self.stride == (1, 1):
+            # stride 1: one flat row per channel, in which every kernel offset meets one
+            # contiguous run (see ops.im2col.run_layout); the grid is rows x pitch per image
+            work.runs = run_layout(input_shape, self.kernel_size, self.padding)
+            work.grid = (work.runs.rows, work.runs.pitch)
+            x_pad_shape, window_shape = (channels, work.runs.length), (work.runs.run,)
         else:
-            grid, flat_pitch = (out_h, out_w), None
+            work.runs, work.grid = None, (out_h, out_w)
             x_pad_shape = (channels, n, height + top + bottom, width + left + right)
-
-            def interior(padded):
-                return padded[:, :, top:top + height, left:left + width]
-
-            def window(padded, i, j):
-                return _window(padded, i, j, (out_h, out_w), stride)
-        positions = n * grid[0] * grid[1]
-        work = _Workspace()
-        work.per_image, work.pitch = False, flat_pitch
-        work.input_shape, work.out_size, work.grid, work.dtype = input_shape, (out_h, out_w), grid, dtype
-        work.interior, work.window = interior, window
-        work.offsets = [(i, j) for i in range(kh) for j in range(kw)]
+            window_shape = (n, out_h, out_w)
+        positions = n * work.grid[0] * work.grid[1]
+        work.per_image = False
+        work.input_shape, work.out_size, work.dtype = input_shape, (out_h, out_w), dtype
         work.depth = channels * kh * kw
         work.x_pad = np.zeros(x_pad_shape, dtype)
         work.grad_pad = np.zeros_like(work.x_pad)
         work.cols_matrix = np.empty((work.depth + 1, positions), dtype)   # [cols; 1] as a matrix
         work.cols_matrix[work.depth] = 1                                      # the row of ones, for the bias
-        # cols[ch, i, j] has the shape of window(x_pad, i, j): (N, rows, columns), or flat
-        work.cols = work.cols_matrix[:work.depth].reshape((channels, kh, kw) + window(work.x_pad, 0, 0).shape[1:])
+        # cols[ch, i, j] has the shape of what offset (i, j) meets: (N, H_out, W_out), or a flat run
+        work.cols = work.cols_matrix[:work.depth].reshape((channels, kh, kw) + window_shape)
         work.cols_hold_input = False
         work.weight_bias = np.empty((self.out_channels, work.depth + 1), dtype)
         work.y_matrix = np.empty((self.out_channels, positions), dtype)       # Y, and later dY
         return work
-
-
-class _Workspace:
-    """A bag of preallocated arrays for one input shape (see Conv2D._workspace)."""
-
-
-class _Pool2D(_Spatial):
-    """Shared arguments of the pooling layers: kernel and stride (default: the kernel)."""
-
-    def __init__(self, kernel_size, stride=None):
-        self.kernel_size = _pair("kernel_size", kernel_size)
-        self.stride = self.kernel_size if stride is None else _pair("stride", stride)
-        self._stride_config = stride if stride is None else _config_pair(self.stride)
-
-    def get_config(self):
-        return {"kernel_size": _config_pair(self.kernel_size), "stride": self._stride_config}
-
-    def _short_repr(self):
-        text = f"{type(self).__name__}(kernel_size={_config_pair(self.kernel_size)!r}"
-        return text + ("" if self._stride_config is None else f", stride={self._stride_config!r}") + ")"
-
-    def _begin(self, x):
-        """Check x and return the output size and the kernel offsets, in row-major order."""
-        self._check_input(x, min_size=self.kernel_size, after=" (the pooling window)")
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        self.input_shape = x.shape
-        self.out_size = ((x.shape[2] - kh) // sh + 1, (x.shape[3] - kw) // sw + 1)
-        return self.out_size, [(i, j) for i in range(kh) for j in range(kw)]
-
-    def _new_grad_input(self, dtype):
-        """An array for dL/dx, and whether windows overlap (then gradients must be added).
-        Zeros unless the windows tile the input exactly (stride = kernel and no pixel left over)."""
-        (kh, kw), (sh, sw), (out_h, out_w) = self.kernel_size, self.stride, self.out_size
-        tiles = (sh, sw) == (kh, kw) and self.input_shape[2:] == (out_h * kh, out_w * kw)
-        overlapping = sh < kh or sw < kw
-        return (np.empty if tiles else np.zeros)(self.input_shape, dtype=dtype), overlapping
-
-
-def _cache_sized_chunks(array, size=1 << 20):
-    """Slices of the batch axis covering about `size` bytes of `array` each: a pass that reads
-    several strided views of one chunk then finds it in the CPU cache after the first."""
-    step = max(1, size // max(1, array[0].nbytes))
-    return [slice(start, start + step) for start in range(0, len(array), step)]
-
-
-def _max_of_views(views, out, argmax):
-    """out = the elementwise max of `views`; argmax = the index of the first view holding it."""
-    if len(views) == 1:
-        np.copyto(out, views[0])
-        argmax.fill(0)
-        return
-    better = np.greater(views[1], views[0])          # strictly larger: ties keep the first, as PyTorch
-    np.maximum(views[0], views[1], out=out)
-    np.copyto(argmax, better)
-    for k in range(2, len(views)):
-        np.greater(views[k], out, out=better)
-        np.maximum(out, views[k], out=out)
-        # argmax = k where views[k] is larger; k only grows, so this is max(argmax, k·better),
-        # branch-free (np.where with a random mask is several times slower)
-        np.maximum(argmax, np.multiply(better, argmax.dtype.type(k)), out=argmax)
-
-
-def _route(grad, argmax, targets, accumulate):
-    """Send grad to the view that held the max: targets[k] (+)= grad · [argmax == k]."""
-    for k, target in enumerate(targets):
-        if accumulate:
-            target += grad * (argmax == k)
-        else:
-            np.multiply(grad, argmax == k, out=target)
-
-
-class MaxPool2D(_Pool2D):
-    """Max pooling: y[n, c, r, s] = max over the window x[n, c, s_h·r : s_h·r + kh, s_w·s : s_w·s + kw].
-
-    ``stride`` defaults to ``kernel_size`` (non-overlapping windows). The gradient goes to the
-    first maximum of each window (row-major order), as in PyTorch.
-
-    The max over a window is the max over its rows of each row's max, so we take the max
-    along the width first (kw − 1 comparisons per output column, for every input row), then
-    along the height (kh − 1): two passes over strided views, no copy of the windows.
-
-    For the common 2x2 window with stride 2, ``fused="auto"`` (the default) uses a compiled
-    loop instead when Numba is installed (``pip install scratchnn[fast]``): one pass over x
-    forward and one over dL/dx backward instead of a dozen NumPy passes: on the benchmark
-    CNN's first pooling layer 2.1x faster forward and 1.9x backward. It gives the same bits (tests check);
-    ``fused=False`` always runs the NumPy code.
-
-    >>> MaxPool2D(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))
-    array([[[[ 5.,  7.],
-             [13., 15.]]]])
-    """
-
-    def __init__(self, kernel_size, stride=None, fused="auto"):
-        super().__init__(kernel_size, stride)
-        self.fused = kernels.check_option(fused)
-
-    def _use_fused(self, x):
-        return (bool(self.fused) and kernels.available and self.kernel_size == self.stride == (2, 2)
-                and x.dtype in (np.float32, np.float64))
-
-    def forward(self, x, training=False):
-        (out_h, out_w), _ = self._begin(x)
-        (kh, kw), (sh, sw) = self.kernel_size, self.stride
-        y = np.empty(x.shape[:2] + (out_h, out_w), dtype=x.dtype)
-        if self._use_fused(x):
-            self.argmax = np.empty(y.shape, np.uint8)
-            kernels.max_pool_2x2_forward(x, y, self.argmax)
-            return y
-        self.argmax = None
-        work = self._workspace(x.shape, x.dtype)
-        row_max, self.column_argmax, self.row_argmax = work.row_max, work.column_argmax, work.row_argmax
-        for batch in _cache_sized_chunks(x):       # the views of a chunk stay in the CPU cache
-            # row_max[n, c, h, s] = max_j x[n, c, h, s_w·s + j]: the max along each window row
-            _max_of_views([x[batch, ..., j:j + sw * (out_w - 1) + 1:sw] for j in range(kw)],
-                          row_max[batch], self.column_argmax[batch])
-            # y[n, c, r, s] = max_i row_max[n, c, s_h·r + i, s]: the max of the row maxima
-            _max_of_views([row_max[batch, :, i:i + sh * (out_h - 1) + 1:sh] for i in range(kh)],
-                          y[batch], self.row_argmax[batch])
-        return y
-
-    def backward(self, grad_output):
-        (kh, kw), (sh, sw), (out_h, out_w) = self.kernel_size, self.stride, self.out_size
-        if getattr(self, "argmax", None) is not None:       # the forward pass ran fused
-            grad_input, _ = self._new_grad_input(grad_output.dtype)
-            kernels.max_pool_2x2_backward(grad_output, self.argmax, grad_input)
-            return grad_input
-        height, width = self.input_shape[2:]
-        # the same two steps in reverse: dL/dy to the row that held the max, then to its column;
-        # windows that overlap add up, and pixels no window covers get 0
-        grad_rows = self._work.grad_rows
-        if not (sh == kh and out_h * kh == height):          # rows between or under the windows
-            grad_rows.fill(0)
-        column_tiles = sw == kw and out_w * kw == width
-        grad_input = (np.empty if column_tiles else np.zeros)(self.input_shape, dtype=grad_output.dtype)
-        for batch in _cache_sized_chunks(grad_input):
-            _route(grad_output[batch], self.row_argmax[batch],
-                   [grad_rows[batch, :, i:i + sh * (out_h - 1) + 1:sh] for i in range(kh)], accumulate=sh < kh)
-            _route(grad_rows[batch], self.column_argmax[batch],
-                   [grad_input[batch, ..., j:j + sw * (out_w - 1) + 1:sw] for j in range(kw)], accumulate=sw < kw)
-        return grad_input
-
-    def _workspace(self, input_shape, dtype):
-        """Buffers reused from batch to batch of the same shape (see Conv2D._workspace)."""
-        key = (input_shape, np.dtype(dtype))
-        if getattr(self, "_work", None) is None or self._work.key != key:
-            n, channels, height, _ = input_shape
-            out_h, out_w = self.out_size
-            index_type = np.uint8 if max(self.kernel_size) <= 256 else np.intp
-            work = self._work = _Workspace()
-            work.key = key
-            work.row_max = np.empty((n, channels, height, out_w), dtype)
-            work.grad_rows = np.empty_like(work.row_max)
-            work.column_argmax = np.empty((n, channels, height, out_w), index_type)
-            work.row_argmax = np.empty((n, channels, out_h, out_w), index_type)
-        return self._work
-
-
-class AvgPool2D(_Pool2D):
-    """Average pooling: y[n, c, r, s] = mean of the window x[n, c, s_h·r : s_h·r + kh, s_w·s : s_w·s + kw].
-
-    >>> AvgPool2D(2).forward(np.arange(16.0).reshape(1, 1, 4, 4))
-    array([[[[ 2.5,  4.5],
-             [10.5, 12.5]]]])
-    """
-
-    def forward(self, x, training=False):
-        out_size, offsets = self._begin(x)
-        y = _window(x, 0, 0, out_size, self.stride).copy()
-        for i, j in offsets[1:]:
-            y += _window(x, i, j, out_size, self.stride)                        # Σ over the window
-        y *= y.dtype.type(1.0 / len(offsets))                                   # y = Σ / (kh·kw)
-        return y
-
-    def backward(self, grad_output):
-        grad_input, overlapping = self._new_grad_input(grad_output.dtype)
-        share = grad_output * grad_output.dtype.type(1.0 / (self.kernel_size[0] * self.kernel_size[1]))
-        for i in range(self.kernel_size[0]):
-            for j in range(self.kernel_size[1]):
-                target = _window(grad_input, i, j, self.out_size, self.stride)
-                if overlapping:
-                    target += share                                             # dL/dx += dL/dy / (kh·kw)
-                else:
-                    target[...] = share
-        return grad_input
-
-
-class GlobalAvgPool2D(_Spatial):
-    """Global average pooling: y[n, c] = mean over h, w of x[n, c, h, w]; (N, C, H, W) -> (N, C).
-
-    >>> GlobalAvgPool2D().forward(np.ones((2, 3, 5, 5))).shape
-    (2, 3)
-    """
-
-    def _short_repr(self):
-        return "GlobalAvgPool2D()"
-
-    def forward(self, x, training=False):
-        self._check_input(x)
-        self.input_shape = x.shape
-        return x.mean(axis=(2, 3))                                              # y = Σ_hw x / (H·W)
-
-    def backward(self, grad_output):
-        height, width = self.input_shape[2:]
-        share = grad_output * grad_output.dtype.type(1.0 / (height * width))
-        grad_input = np.empty(self.input_shape, dtype=grad_output.dtype)
-        grad_input[...] = share[:, :, None, None]                  # dL/dx = dL/dy / (H·W) at every pixel
-        return grad_input
