@@ -18,7 +18,7 @@ from .._checks import describe
 from ._numba import available
 from .optim import scikit_learn_adam_step  # noqa: F401  (the name sklearn.network calls)
 
-_FLOATS = (np.float32, np.float64)
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def check_option(fused):
@@ -46,6 +46,11 @@ def same_layout(*arrays, minimum_size=0):
     """Whether the arrays are C-contiguous float32 or float64 NumPy arrays of one shape and
     one dtype, with at least `minimum_size` entries."""
     first = arrays[0]
-    return (all(isinstance(a, np.ndarray) for a in arrays) and first.size >= minimum_size
-            and first.dtype in _FLOATS
-            and all(a.flags.c_contiguous and a.shape == first.shape and a.dtype == first.dtype for a in arrays))
+    if not isinstance(first, np.ndarray) or first.dtype not in _FLOATS or first.size < minimum_size:
+        return False
+    shape, dtype = first.shape, first.dtype
+    for array in arrays:        # a loop, not all(...): this runs for every step of every parameter
+        if not (isinstance(array, np.ndarray) and array.flags.c_contiguous and array.shape == shape
+                and array.dtype == dtype):
+            return False
+    return True
