@@ -46,7 +46,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
 import scratchnn as sn
-from scratchnn.nn.conv import Conv2D, MaxPool2D
+from scratchnn.nn.conv import Conv2D
+from scratchnn.nn.pooling import MaxPool2D
 
 BATCHES_PER_EPOCH = 469
 

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import scratchnn
-from scratchnn.nn.conv import Conv2D, MaxPool2D
+from scratchnn.nn.conv import Conv2D
+from scratchnn.nn.pooling import MaxPool2D
 from scratchnn.gradcheck import numerical_gradient, relative_error
 from scratchnn.nn.normalization import BatchNorm
 

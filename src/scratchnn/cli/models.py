@@ -17,7 +17,8 @@ import numpy as np
 
 from ..nn import activations
 from ..nn.activations import ACTIVATIONS
-from ..nn.conv import AvgPool2D, Conv2D, GlobalAvgPool2D, MaxPool2D
+from ..nn.conv import Conv2D
+from ..nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from ..nn.core import Dense, Dropout, Flatten, Reshape, Standardize
 from ..nn.normalization import BatchNorm
 from ..model import Sequential

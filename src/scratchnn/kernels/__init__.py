@@ -16,7 +16,6 @@ import numpy as np
 
 from .._checks import describe
 from ._numba import available
-from .optim import scikit_learn_adam_step  # noqa: F401  (the name sklearn.network calls)
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 

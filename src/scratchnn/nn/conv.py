@@ -38,8 +38,6 @@ from ..ops.im2col import (col2im, col2im_runs, im2col, im2col_runs, interior, ou
                           same_padding)
 from .base import not_built
 from .init import check_init_name, initialize
-# the pools' first home: `from scratchnn.nn.conv import MaxPool2D` (cli/models.py, some tests) still works
-from .pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D  # noqa: F401
 from .spatial import Workspace, _Spatial, config_pair, pair
 
 _PER_IMAGE_DEPTH = 32      # in_channels·kh·kw up to this: one product per image (see Conv2D._per_image)

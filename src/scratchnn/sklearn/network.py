@@ -19,6 +19,7 @@ import math
 import numpy as np
 
 from .. import kernels
+from ..kernels.optim import scikit_learn_adam_step
 from ..losses import MSE, BinaryCrossEntropy, CrossEntropy
 from ..model import Sequential
 from ..nn.activations import Softmax, Sigmoid, activation as activation_layer
@@ -104,7 +105,7 @@ class ScikitLearnAdam(Adam):
     in scikit-learn's order of operations, so that the same gradients give the same weights to
     the last bit: its learning rate is a NumPy float64, so under NumPy 2 the last two steps run
     in float64 even for float32 weights. The compiled kernel (``fused``) does the same
-    operations (`kernels.scikit_learn_adam_step`; tests check both against scikit-learn)."""
+    operations (`kernels.optim.scikit_learn_adam_step`; tests check both against scikit-learn)."""
 
     def update(self, value, grad, state):
         self._update(value, grad, state, None, 1, clear=False)
@@ -121,10 +122,10 @@ class ScikitLearnAdam(Adam):
         t = int(state["step"])
         m, v = state["m"], state["v"]
         learning_rate = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)   # a float64
-        if self.fused and kernels.available and kernels.same_layout(value, grad):
+        if kernels.use_compiled(self.fused, value, grad):
             scalar = value.dtype.type
             upcast = (learning_rate * value[:1]).dtype != value.dtype
-            kernels.scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
+            scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
                 value.reshape(-1), grad.reshape(-1), value.reshape(-1) if l2 is None else l2.reshape(-1),
                 l2 is not None, scalar(rows), clear, m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
                 scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
