@@ -210,6 +210,11 @@ def test_a_class_sharing_a_library_name_does_not_replace_it(tmp_path):
     library = sn.Sequential(sn.Dense(2, 3), seed=0)
     library.save(str(tmp_path / "library.npz"))
     assert type(sn.load(str(tmp_path / "library.npz")).layers[0]) is sn.Dense
+    before = net.flat_parameter.value.copy()
+    with pytest.raises(ValueError, match="give the class a name of its own"):      # before the first epoch
+        net.fit(np.ones((4, 2)), np.ones((4, 3)), loss="mse", optimizer="sgd", epochs=2, verbose=0,
+                callbacks=[sn.ModelCheckpoint(str(tmp_path / "checkpoint.npz"))])
+    np.testing.assert_array_equal(net.flat_parameter.value, before)
 
 
 # --- callbacks ---------------------------------------------------------------------------------

@@ -336,11 +336,17 @@ def load(path):
     Only layer classes already defined in this process can be named by the file (see
     `scratchnn.serialization`); anything else is a ValueError naming the file and the problem.
     """
-    config, arrays = serialization.read_model_file(path)
-    model = Sequential(*serialization.build_layers(path, config), dtype=config["dtype"])
-    model.classes = serialization.check_classes(path, config.get("classes"))
+    config, weights, _ = serialization.read_model_file(path)
+    return from_model_file(path, config, weights)
+
+
+def from_model_file(source, config, weights, seed=None):
+    """The `Sequential` that a checked model file's configuration and weights describe
+    (`scratchnn.serialization.check_model_arrays`); errors name `source`."""
+    model = Sequential(*serialization.build_layers(source, config), dtype=config["dtype"], seed=seed)
+    model.classes = serialization.check_classes(source, config.get("classes"))
     try:
-        model.load_state_dict(arrays)
-    except ValueError as error:
-        raise ValueError(f"{path!r}: {error}") from None
+        model.load_state_dict(weights)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source!r}: {error}") from None
     return model

@@ -36,14 +36,20 @@ def save(model, path, extra_arrays=None):
     checkpoint's training state. `model` is anything with ``state_dict()`` and
     ``get_config()`` (a `Sequential`).
     """
+    path = file_path("path", path)
+    write_npz_atomically(path, model_file_arrays(model, extra_arrays))
+    return path
+
+
+def model_file_arrays(model, extra_arrays=None):
+    """The arrays a model file holds, by name: ``state_dict()``, `extra_arrays`, and
+    ``__config__`` (the architecture and the checksums of all the others)."""
     if not callable(getattr(model, "state_dict", None)) or not callable(getattr(model, "get_config", None)):
         raise TypeError(f"model must be a scratchnn.Sequential, got {describe(model)}")
-    path = file_path("path", path)
     arrays = {**model.state_dict(), **(extra_arrays or {})}
     config = {"format": FORMAT, "version": VERSION, **model.get_config(), "checksums": checksums(arrays)}
     arrays["__config__"] = json_array(config)
-    write_npz_atomically(path, arrays)
-    return path
+    return arrays
 
 
 def json_array(value):
@@ -120,13 +126,35 @@ def verify_checksums(path, config, arrays):
 
 
 def read_model_file(path):
-    """Read and check a model file: return (config, arrays), arrays by name without the
-    training state a checkpoint adds. ValueError for anything that is not a sound model file."""
+    """Read and check a model file: return (config, weights, training state), the last two
+    dicts of arrays by name (the training state is empty but in a checkpoint). ValueError
+    for anything that is not a sound model file."""
     path = file_path("path", path)
-    arrays = read_npz(path)
-    config = read_config(path, arrays.pop("__config__", None))
-    verify_checksums(path, config, arrays)
-    return config, {name: array for name, array in arrays.items() if not is_training_state(name)}
+    return check_model_arrays(path, read_npz(path))
+
+
+def check_model_arrays(source, arrays):
+    """Check the arrays of a model file (as `model_file_arrays` gives them, read from `source`,
+    which error messages name): the configuration and every checksum. Return (config,
+    weights, training state) as `read_model_file` does."""
+    arrays = dict(arrays)
+    config = read_config(source, arrays.pop("__config__", None))
+    verify_checksums(source, config, arrays)
+    weights = {name: array for name, array in arrays.items() if not is_training_state(name)}
+    return config, weights, {name: array for name, array in arrays.items() if is_training_state(name)}
+
+
+def read_json(source, raw, name):
+    """Decode the JSON object stored in the uint8 array `raw` (entry `name` of `source`)."""
+    if raw is None:
+        raise ValueError(f"{source!r} has no {name} entry")
+    try:
+        value = json.loads(np.asarray(raw).astype(np.uint8).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{source!r}: {name} is not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{source!r}: {name} must hold a JSON object, got {describe(value)}")
+    return value
 
 
 def is_training_state(name):

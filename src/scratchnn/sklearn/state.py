@@ -13,13 +13,11 @@ the solvers' classes, with state arrays shaped as the optimizer's own. Anything 
 ValueError naming the problem.
 """
 
-import json
-
 import numpy as np
 
 from .. import serialization
 from .._checks import describe
-from ..model import Sequential
+from ..model import from_model_file
 from ..optim import SGD, Adagrad, AdamW, RMSprop
 from ..training.checkpoint import rng_state, set_rng_state
 from .network import ScikitLearnAdam
@@ -32,18 +30,16 @@ def network_to_state(network, optimizer):
     """The network (and `optimizer`, if not None) as a dict of arrays: those of a model file
     of it, plus the training state (see the module's docstring). Picklable, pickle-free
     contents (no object arrays)."""
-    arrays = {name: array.copy() for name, array in network.state_dict().items()}
     training = {"rng": rng_state(network.rng), "optimizer": None}
+    extra = {}
     if optimizer is not None:
         training["optimizer"] = {"class": type(optimizer).__name__, "config": _plain(optimizer.get_config()),
                                  "iterations": int(optimizer.iterations)}
         for key, array in optimizer.state_arrays([network.flat_parameter]).items():
-            arrays[f"optimizer.{key}"] = array.copy()
-    arrays["__training__"] = serialization.json_array(training)
-    config = {"format": serialization.FORMAT, "version": serialization.VERSION, **network.get_config(),
-              "checksums": serialization.checksums(arrays)}
-    arrays["__config__"] = serialization.json_array(config)
-    return arrays
+            extra[f"optimizer.{key}"] = array.copy()
+    extra["__training__"] = serialization.json_array(training)
+    arrays = serialization.model_file_arrays(network, extra)
+    return {name: array.copy() for name, array in arrays.items()}      # no views of the live network
 
 
 def network_from_state(arrays):
@@ -56,24 +52,17 @@ def network_from_state(arrays):
                                                and not array.dtype.hasobject for name, array in arrays.items()):
         raise ValueError(f"{SOURCE!r}: expected a dict of name -> numeric array (written by this "
                          "version of scratchnn.sklearn); refit the estimator")
-    arrays = dict(arrays)
-    config = serialization.read_config(SOURCE, arrays.pop("__config__", None))
-    serialization.verify_checksums(SOURCE, config, arrays)
-    training = _read_json(arrays.get("__training__"))
-    layers = serialization.build_layers(SOURCE, config)
+    config, weights, state = serialization.check_model_arrays(SOURCE, arrays)
+    training = serialization.read_json(SOURCE, state.get("__training__"), "__training__")
+    if not isinstance(training.get("rng"), dict):
+        raise ValueError(f"{SOURCE!r}: __training__ needs the random generator's state")
     try:
         rng = np.random.RandomState() if training["rng"]["kind"] == "RandomState" else np.random.default_rng()
-        network = Sequential(*layers, seed=rng, dtype=config["dtype"])
+        network = from_model_file(SOURCE, config, weights, seed=rng)
         set_rng_state(rng, training["rng"])          # after the build, which may draw from rng
-    except (KeyError, TypeError, ValueError) as error:
+    except (KeyError, TypeError) as error:
         raise ValueError(f"{SOURCE!r}: bad network or random state: {error!r}") from None
-    network.classes = serialization.check_classes(SOURCE, config.get("classes"))
-    try:
-        network.load_state_dict({name: array for name, array in arrays.items()
-                                 if not serialization.is_training_state(name)})
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{SOURCE!r}: {error}") from None
-    optimizer_arrays = {name[len("optimizer."):]: array for name, array in arrays.items()
+    optimizer_arrays = {name[len("optimizer."):]: array for name, array in state.items()
                         if name.startswith("optimizer.")}
     return network, _optimizer(network, training.get("optimizer"), optimizer_arrays)
 
@@ -101,18 +90,6 @@ def _optimizer(network, saved, arrays):
                              f"the network's, {expected}")
     optimizer.load_state_arrays([network.flat_parameter], arrays, iterations)
     return optimizer
-
-
-def _read_json(raw):
-    if raw is None:
-        raise ValueError(f"{SOURCE!r}: no __training__ entry")
-    try:
-        training = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{SOURCE!r}: __training__ is not valid JSON: {error}") from None
-    if not isinstance(training, dict) or not isinstance(training.get("rng"), dict):
-        raise ValueError(f"{SOURCE!r}: __training__ needs the random generator's state")
-    return training
 
 
 def _plain(config):

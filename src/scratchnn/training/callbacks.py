@@ -144,6 +144,7 @@ class ModelCheckpoint(_Monitor):
             raise ValueError(f"ModelCheckpoint path {self.path!r}: directory {directory!r} does not exist")
         if os.path.isdir(self.path):
             raise ValueError(f"ModelCheckpoint path {self.path!r} is a directory; give a file name")
+        training.model.get_config()      # a layer that cannot be saved fails now, not after an epoch
 
     def on_epoch_end(self, training, epoch, logs):
         if self.save_best_only and not self.improved(logs[self.monitor]):

@@ -9,12 +9,10 @@ EarlyStopping's best weights). ``fit(..., resume_from=path)`` reads it back with
 stopped.
 """
 
-import json
-
 import numpy as np
 
 from .._checks import file_path
-from ..serialization import json_array, read_config, read_npz, save, verify_checksums
+from ..serialization import check_model_arrays, json_array, read_json, read_npz, save
 from .history import History
 
 
@@ -94,14 +92,13 @@ def read_checkpoint(path, model, optimizer, callbacks):
     """Read a checkpoint written by `ModelCheckpoint` and check that it fits this model,
     optimizer and list of callbacks; return a `Checkpoint`."""
     path = file_path("resume_from", path)
-    arrays = read_npz(path)
-    config = read_config(path, arrays.pop("__config__", None))
-    verify_checksums(path, config, arrays)
-    raw = arrays.pop("__training__", None)
+    config, weights, training_state = check_model_arrays(path, read_npz(path))
+    raw = training_state.pop("__training__", None)
     if raw is None:
         raise ValueError(f"{path!r} is a model file without training state; resume_from needs a "
                          "checkpoint written by ModelCheckpoint")
-    state = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
+    state = read_json(path, raw, "__training__")
+    arrays = {**weights, **training_state}
     own = model.get_config()
     if config["layers"] != own["layers"] or config["dtype"] != own["dtype"]:
         raise ValueError(f"{path!r} holds a different network than this model: {config['layers']} "
