@@ -6,6 +6,7 @@
 ...                     seed=np.random.RandomState(0), dtype=np.float64)
 """
 
+from . import datasets, plot
 from .gradcheck import gradcheck
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from .model import Sequential, load
