@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs, then run the whole suite (slow tests included).
 # Usage: bash scripts/test.sh [extra pytest arguments]
+#
+# Python packages go into the active virtual environment, or else into .venv/ in this
+# repository (made when missing): never into the system's Python or whatever interpreter
+# happens to be first on PATH. Debian packages the tests use are installed when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/_env.sh
 
 # Fashion-MNIST comes from Debian's package (IDX files under /usr/share/datasets/fashion-mnist).
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist >/dev/null
-fi
-
+[ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist
+use_venv
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 python -m pytest "$@"
