@@ -9,13 +9,15 @@
 Each kernel does the same float operations in the same order as the NumPy code it replaces
 (see `_numba.compiled`), so both give the same bits; tests check that. A layer or optimizer
 takes a ``fused`` argument (checked by `check_option`) and asks `use_compiled` before each
-call; without Numba, `available` is False and everything runs in NumPy.
+call; without Numba, `available` is False and everything runs in NumPy. Numba itself is
+imported by the first `use_compiled` that would call a kernel (`_numba.load`), not by
+``import scratchnn``.
 """
 
 import numpy as np
 
 from .._checks import describe
-from ._numba import available
+from ._numba import available, load
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -33,12 +35,14 @@ def check_option(fused):
 def use_compiled(fused, *arrays, minimum_size=0):
     """Whether to call a compiled kernel on `arrays`: ``fused`` is "auto" or True, Numba is
     installed, and the arrays fit a kernel (`same_layout`), the first with at least
-    `minimum_size` entries (below that, calling a kernel costs more than it saves).
+    `minimum_size` entries (below that, calling a kernel costs more than it saves), and Numba
+    imports (the first such call imports it; one that fails to import means NumPy).
 
     >>> use_compiled(False, np.zeros(3))
     False
     """
-    return bool(fused) and available and same_layout(*arrays, minimum_size=minimum_size)
+    return (bool(fused) and available and same_layout(*arrays, minimum_size=minimum_size)
+            and load() is not None)
 
 
 def same_layout(*arrays, minimum_size=0):

@@ -1,16 +1,49 @@
 """Numba, when the optional extra is installed (``pip install scratchnn[fast]``), and the
-options every kernel is compiled with."""
+options every kernel is compiled with.
 
-try:
-    import numba
-except ImportError:          # the optional extra is not installed
-    numba = None
+Numba is imported when a kernel is first needed, not with scratchnn (importing it costs more
+than importing the rest of the library): `available` only looks for it on the path, and each
+kernel is compiled on its first call."""
 
-available = numba is not None
+import functools
+import importlib.util
+
+available = importlib.util.find_spec("numba") is not None
+
+
+@functools.cache
+def load():
+    """The numba module, imported on the first call; None if it is not installed or fails
+    to import (e.g. built for another NumPy)."""
+    try:
+        import numba
+    except ImportError:
+        return None
+    return numba
+
+
+class Kernel:
+    """A function that Numba compiles on its first call (`make` turns the numba module and
+    the function into the compiled callable); calls go to the compiled version.
+
+    ImportError on a call without a working Numba: callers ask `kernels.use_compiled` first."""
+
+    def __init__(self, function, make):
+        functools.update_wrapper(self, function)
+        self.function, self.make, self.compiled = function, make, None
+
+    def __call__(self, *args, **kwargs):
+        if self.compiled is None:
+            numba = load()
+            if numba is None:
+                raise ImportError(f"the compiled kernel {self.function.__name__} needs Numba: "
+                                  "pip install scratchnn[fast]")
+            self.compiled = self.make(numba, self.function)
+        return self.compiled(*args, **kwargs)
 
 
 def compiled(**options):
-    """Decorator: the function compiled by Numba, or None without Numba.
+    """Decorator: the function as a `Kernel` compiled by Numba on its first call.
 
     Compiled with the cache on disk, without fast-math (so no fused multiply-add and no
     reordering: the same float operations in the same order as the NumPy code a kernel
@@ -18,17 +51,14 @@ def compiled(**options):
     Python's zero check, a branch that would block vectorization. `options` are added
     (``nogil=True`` for kernels that may run on several threads at once)."""
     def compile(function):
-        if numba is None:
-            return None
-        return numba.njit(cache=True, fastmath=False, error_model="numpy", **options)(function)
+        return Kernel(function, lambda numba, f: numba.njit(cache=True, fastmath=False, error_model="numpy",
+                                                           **options)(f))
     return compile
 
 
 def compiled_ufunc(*signatures):
-    """Decorator: the scalar function compiled into a NumPy ufunc for `signatures`, or None
-    without Numba."""
+    """Decorator: the scalar function as a `Kernel` compiled into a NumPy ufunc for
+    `signatures` on its first call."""
     def compile(function):
-        if numba is None:
-            return None
-        return numba.vectorize(list(signatures), cache=True)(function)
+        return Kernel(function, lambda numba, f: numba.vectorize(list(signatures), cache=True)(f))
     return compile
