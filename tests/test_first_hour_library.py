@@ -34,3 +34,47 @@ def test_a_kernel_without_numba_says_what_it_needs(monkeypatch):
     kernel = _numba.compiled()(lambda x: x)
     with pytest.raises(ImportError, match="needs Numba: pip install scratchnn"):
         kernel(1)
+
+
+# --- CrossEntropy differentiates what it computes, for any probability targets -----------------
+
+def _numerical_gradient(f, z, step=1e-6):
+    grad = np.zeros_like(z)
+    for index in np.ndindex(z.shape):
+        plus, minus = z.copy(), z.copy()
+        plus[index] += step
+        minus[index] -= step
+        grad[index] = (f(plus) - f(minus)) / (2 * step)
+    return grad
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+@pytest.mark.parametrize("targets", [
+    [[1.0, 1.0, 0.0]],                                    # the issue's example: rows summing to 2
+    [[0.2, 0.3, 0.1], [0.0, 0.0, 0.0]],                   # to 0.6, and to 0
+    [[0.0, 1.0, 0.0], [0.1, 0.8, 0.1]],                   # to 1: softmax − t, as always
+])
+def test_cross_entropy_gradient_matches_finite_differences_for_any_target_rows(targets, reduction):
+    targets = np.array(targets)
+    z = np.array([[1.0, -0.5, 0.25], [0.3, 2.0, -1.0]])[:len(targets)]
+    loss = sn.CrossEntropy(reduction=reduction)
+    loss(z, targets)
+    analytic = loss.backward()
+    numeric = _numerical_gradient(lambda logits: sn.CrossEntropy(reduction=reduction)(logits, targets), z)
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=1e-8)
+
+
+def test_cross_entropy_gradient_of_the_issues_example():
+    z, t = np.array([[1.0, -0.5, 0.25]]), np.array([[1.0, 1.0, 0.0]])
+    loss = sn.CrossEntropy()
+    loss(z, t)
+    softmax = np.exp(z) / np.exp(z).sum()
+    np.testing.assert_allclose(loss.backward(), 2 * softmax - t)
+
+
+def test_cross_entropy_one_hot_rows_keep_the_bits_of_integer_labels():
+    z = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    labels = np.array([0, 3, 1, 2, 2, 0])
+    by_label, by_row = sn.CrossEntropy(), sn.CrossEntropy()
+    assert by_label(z, labels) == by_row(z, np.eye(4, dtype=np.float32)[labels])
+    np.testing.assert_array_equal(by_label.backward(), by_row.backward())

@@ -130,7 +130,9 @@ class CrossEntropy(Loss):
 
     Targets are integer class labels of shape (N,) or probabilities / one-hot rows of shape
     (N, C). ``reduction="mean"`` averages over the N samples. The gradient is the famous
-    softmax(z) − t.
+    softmax(z) − t, for rows of t that sum to 1; rows that do not (several 1s, unnormalized
+    weights) get the gradient of the value computed, softmax(z) · Σ_k t_k − t. (Several
+    labels per sample, each yes or no, is a job for ``BinaryCrossEntropy(from_logits=True)``.)
 
     >>> loss = CrossEntropy()
     >>> loss(np.array([[2.0, 0.0, -1.0]]), np.array([0]))
@@ -175,6 +177,7 @@ class CrossEntropy(Loss):
         if targets.ndim == 1:                                    # pick log p of the true class
             per_sample = -log_probabilities[np.arange(logits.shape[0]), targets]
         else:                       # t · log p, with 0 · log p = 0 even where log p = −inf
+            self.target_sums = targets.sum(axis=1, keepdims=True)
             products = np.multiply(targets, log_probabilities, where=targets != 0,
                                    out=np.zeros_like(log_probabilities))
             per_sample = -products.sum(axis=1)
@@ -185,6 +188,7 @@ class CrossEntropy(Loss):
         if self.targets.ndim == 1:
             grad[np.arange(grad.shape[0]), self.targets] -= 1
         else:
+            grad *= self.target_sums                # dL/dz = softmax(z) · Σ_k t_k − t (Σ_k t_k = 1: the same)
             grad -= self.targets
         grad *= grad.dtype.type(self.scale)
         return grad
