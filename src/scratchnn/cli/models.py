@@ -63,17 +63,31 @@ def build_mlp(input_shape, hidden, activation="relu", dropout=0.0, num_classes=2
 CNN_LAYERS = ("conv:32:3,bn,relu,maxpool:2,conv:64:3,bn,relu,maxpool:2,"
               "flatten,dense:128,relu,dropout:0.3")
 
+# token -> (its form, the fewest and the most values after the name)
+TOKEN_FORMS = {"conv": ("conv:OUT:K[:STRIDE[:PAD]]", 2, 4), "maxpool": ("maxpool:K[:STRIDE]", 1, 2),
+               "avgpool": ("avgpool:K[:STRIDE]", 1, 2), "gap": ("gap", 0, 0), "bn": ("bn", 0, 0),
+               "flatten": ("flatten", 0, 0), "dense": ("dense:N", 1, 1), "dropout": ("dropout:RATE", 1, 1),
+               **{name: (name, 0, 0) for name in HIDDEN_ACTIVATIONS}}
+
 LAYERS_HELP = (
-    "comma-separated layers, e.g. 'conv:32:3,relu,maxpool:2,flatten,dense:64,relu'; the last "
-    "Dense(num_classes) is added. Tokens: conv:OUT:K[:STRIDE[:PAD]] (PAD a number or 'same', "
-    "default 'same'), maxpool:K[:STRIDE], avgpool:K[:STRIDE], gap (global average pool), bn "
+    "comma-separated layers, e.g. 'conv:32:3,relu,maxpool:2,flatten,dense:64,relu'; the output "
+    "layer Dense(classes) is added (a spec that ends in dense:CLASSES has written it itself). "
+    "Tokens: conv:OUT:K[:STRIDE[:PAD]] (PAD a number or 'same'; the default here is 'same', "
+    "output as large as the input at stride 1, unlike the Python API's Conv2D, whose padding "
+    "defaults to 0), maxpool:K[:STRIDE], avgpool:K[:STRIDE], gap (global average pool), bn "
     "(batch norm), flatten, dense:N, dropout:RATE, and any activation name "
     f"({', '.join(HIDDEN_ACTIVATIONS)}). Images are fed as (1, 28, 28); a file name "
-    "@spec.txt reads the tokens from a file (one or more per line, # comments)")
+    "@spec.txt reads the tokens from a file (one or more per line, separated by commas, # comments)")
 
 
 def parse_layers(spec, input_shape, num_classes, dtype=np.float32):
-    """Build the layers a SPEC string describes, inferring each one's input size.
+    """Build the layers a SPEC string describes, inferring each one's input size, and end
+    them with the output layer Dense(num_classes). A spec whose last token is
+    ``dense:<num_classes>`` has written that output layer itself; one whose last token is a
+    Dense layer of another width is refused (two linear layers in a row are one).
+
+    Raises ValueError, starting "--layers:", for an empty spec, an unknown or malformed token,
+    or a layer that does not fit its input.
 
     >>> parse_layers("conv:8:3,relu,maxpool:2,flatten,dense:32,relu", (784,), 10)
     [Reshape(shape=[1, 28, 28]), Conv2D(in_channels=1, ...), ..., Dense(in_features=32, out_features=10, ...)]
@@ -81,6 +95,7 @@ def parse_layers(spec, input_shape, num_classes, dtype=np.float32):
     tokens = [token.strip() for token in _read_spec(spec).split(",") if token.strip()]
     if not tokens:
         raise ValueError("--layers: the spec is empty; give layers such as 'dense:64,relu'")
+    tokens = _without_output_layer(tokens, num_classes)
     layers, shape = [], tuple(input_shape)
     if any(token.split(":")[0] in ("conv", "maxpool", "avgpool", "gap") for token in tokens) and len(shape) == 1:
         side = math.isqrt(shape[0])
@@ -99,6 +114,20 @@ def parse_layers(spec, input_shape, num_classes, dtype=np.float32):
     return layers
 
 
+def _without_output_layer(tokens, num_classes):
+    """The tokens without a last ``dense:<num_classes>`` (the output layer, which
+    `parse_layers` adds); a last Dense of another width is refused."""
+    name, *values = tokens[-1].split(":")
+    if name != "dense" or len(values) != 1 or not values[0].strip().isdigit():
+        return tokens
+    if int(values[0]) == num_classes:
+        return tokens[:-1]
+    raise ValueError(f"--layers: the spec ends in {tokens[-1]!r}, right before the output layer "
+                     f"Dense({num_classes}) that is added for the {num_classes} classes; end it with an "
+                     f"activation (e.g. '{tokens[-1]},relu'), or with 'dense:{num_classes}' to write the "
+                     "output layer yourself")
+
+
 def _read_spec(spec):
     if not spec.startswith("@"):
         return spec
@@ -113,34 +142,51 @@ def _read_spec(spec):
 
 def _layer_from_token(token, shape):
     name, *values = token.split(":")
+    hint = " (separate layers with commas)" if any(char.isspace() for char in token) else ""
+    if name not in TOKEN_FORMS:
+        raise ValueError(f"--layers: unknown token {token!r}{hint} (see scratchnn train --help)")
+    form, fewest, most = TOKEN_FORMS[name]
+    in_channels = _channels(shape, token) if name == "conv" else None
     try:
+        if not fewest <= len(values) <= most:
+            raise ValueError(f"it has {len(values)} value{'s' if len(values) != 1 else ''} after the name")
         if name == "conv":
-            out_channels, kernel, *rest = values
-            stride = int(rest[0]) if rest else 1
-            padding = rest[1] if len(rest) > 1 else "same"
-            padding = padding if padding in ("same", "valid") else int(padding)
+            out_channels, kernel = _whole("OUT", values[0]), _whole("K", values[1])
+            stride = _whole("STRIDE", values[2]) if len(values) > 2 else 1
+            padding = values[3] if len(values) > 3 else "same"
+            padding = padding if padding in ("same", "valid") else _whole("PAD", padding)
             if stride != 1 and padding == "same":
-                padding = (int(kernel) - 1) // 2
-            return Conv2D(_channels(shape, token), int(out_channels), int(kernel), stride=stride, padding=padding)
+                padding = (kernel - 1) // 2
+            return Conv2D(in_channels, out_channels, kernel, stride=stride, padding=padding)
         if name in ("maxpool", "avgpool"):
             pool = MaxPool2D if name == "maxpool" else AvgPool2D
-            return pool(int(values[0]), int(values[1]) if len(values) > 1 else None)
-        if name == "gap" and not values:
+            return pool(_whole("K", values[0]), _whole("STRIDE", values[1]) if len(values) > 1 else None)
+        if name == "gap":
             return GlobalAvgPool2D()
-        if name == "bn" and not values:
+        if name == "bn":
             return BatchNorm(shape[0])
-        if name == "flatten" and not values:
+        if name == "flatten":
             return Flatten()
         if name == "dense":
-            return Dense(math.prod(shape), int(values[0]), init="he_uniform")
+            return Dense(math.prod(shape), _whole("N", values[0]), init="he_uniform")
         if name == "dropout":
-            return Dropout(float(values[0]))
-        if name in HIDDEN_ACTIVATIONS and not values:
-            return activations.activation(name)
-    except (ValueError, IndexError, TypeError) as error:
-        detail = f": {error}" if str(error) and not isinstance(error, IndexError) else ""
-        raise ValueError(f"--layers: bad token {token!r}{detail}") from None
-    raise ValueError(f"--layers: unknown token {token!r} (see scratchnn train --help)")
+            return Dropout(_rate(values[0]))
+        return activations.activation(name)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"--layers: bad token {token!r}: {error}; expected {form}{hint}") from None
+
+
+def _whole(what, text):
+    if not text.strip().isdigit():
+        raise ValueError(f"{what} must be a whole number, got {text!r}")
+    return int(text)
+
+
+def _rate(text):
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"RATE must be a number in [0, 1), got {text!r}") from None
 
 
 def _channels(shape, token):

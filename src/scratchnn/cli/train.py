@@ -126,14 +126,14 @@ def _callbacks(args, epochs):
 
 def _report_training(epochs_run, epochs_done, epochs, seconds, early_stopping):
     if epochs_run == 0:
-        print(f"Nothing to train: the checkpoint already holds {epochs_done} of {epochs} epochs.")
+        print(f"Nothing to train: the checkpoint already holds {epochs_done} of {_epochs(epochs)}.")
     else:
         resumed = f" (resumed after epoch {epochs_done - epochs_run})" if epochs_done > epochs_run else ""
-        print(f"Trained {epochs_run} epochs{resumed} in {seconds:.1f} s ({seconds / epochs_run:.3g} s per epoch)")
+        print(f"Trained {_epochs(epochs_run)}{resumed} in {seconds:.1f} s ({seconds / epochs_run:.3g} s per epoch)")
     if early_stopping is None or early_stopping.best_epoch is None:
         return
     if early_stopping.stopped_epoch is not None:
-        print(f"Early stopping: val_loss did not improve for {early_stopping.patience} epochs; "
+        print(f"Early stopping: val_loss did not improve for {_epochs(early_stopping.patience)}; "
               f"stopped after epoch {early_stopping.stopped_epoch + 1} of {epochs}")
     best = early_stopping.best_epoch + 1
     if best == epochs_done:
@@ -143,3 +143,8 @@ def _report_training(epochs_run, epochs_done, epochs, seconds, early_stopping):
     else:       # EarlyStopping's checkpoint state holds no weights: the best epoch's are lost
         print(f"Note: the best epoch ({best}, val_loss {early_stopping.best:.4f}) came before --resume and "
               "the checkpoint does not hold its weights: the model keeps the last epoch's", file=sys.stderr)
+
+
+def _epochs(count):
+    """"1 epoch", "3 epochs"."""
+    return f"{count} epoch{'' if count == 1 else 's'}"
