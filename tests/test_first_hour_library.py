@@ -1,6 +1,8 @@
 """Issue #18, "The first hour", library side: the progress line, schedules on resume, class
 names, the input range, the lazy Numba import and CrossEntropy's probability targets."""
 
+import os
+import struct
 import subprocess
 import sys
 
@@ -78,3 +80,72 @@ def test_cross_entropy_one_hot_rows_keep_the_bits_of_integer_labels():
     by_label, by_row = sn.CrossEntropy(), sn.CrossEntropy()
     assert by_label(z, labels) == by_row(z, np.eye(4, dtype=np.float32)[labels])
     np.testing.assert_array_equal(by_label.backward(), by_row.backward())
+
+
+# --- the progress line shows every logged quantity --------------------------------------------
+
+class _Terminal:
+    """A text stream that says it is a terminal; its fileno is a pseudo-terminal of `columns`
+    columns, where tqdm asks for the width."""
+
+    def __init__(self, columns=None):
+        self.parts = []
+        if columns is not None:
+            termios, fcntl = pytest.importorskip("termios"), pytest.importorskip("fcntl")
+            self.master, self.slave = os.openpty()
+            fcntl.ioctl(self.slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+
+    def fileno(self):
+        return self.slave
+
+    def close(self):
+        os.close(self.master)
+        os.close(self.slave)
+
+    def write(self, text):
+        self.parts.append(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+    def text(self):
+        return "".join(self.parts)
+
+
+def _moons_fit(verbose, file, epochs=2):
+    X, y = sn.datasets.moons(200, random_state=0)
+    net = sn.Sequential(sn.Dense(2, 8), sn.ReLU(), sn.Dense(8, 2), seed=0)
+    logger = sn.ProgressLogger(verbose=verbose, file=file)
+    net.fit(X, y, sn.CrossEntropy(), sn.Adam(0.01), epochs=epochs, batch_size=20, validation_split=0.2,
+            metrics=["accuracy"], callbacks=[logger], verbose=0)
+
+
+def test_the_final_progress_line_of_an_epoch_shows_every_metric_on_an_80_column_terminal():
+    pytest.importorskip("tqdm")
+    terminal = _Terminal(columns=80)
+    try:
+        _moons_fit(1, terminal)
+    finally:
+        terminal.close()
+    finals = [line.split("\r")[-1] for line in terminal.text().split("\n") if line.split("\r")[-1].strip()]
+    assert len(finals) == 2, terminal.text()
+    for epoch, line in enumerate(finals, 1):
+        assert line.startswith(f"epoch {epoch}/2") and "100%" in line
+        for name in ("loss: ", "accuracy: ", "val_loss: ", "val_accuracy: ", "learning_rate: "):
+            assert name in line, line
+        assert len(line) > 80
+
+
+def test_progress_off_a_terminal_is_one_line_per_epoch_with_every_metric(capsys):
+    class File(_Terminal):
+        def isatty(self):
+            return False
+    for verbose in (1, 2):
+        stream = File()
+        _moons_fit(verbose, stream, epochs=3)
+        lines = stream.text().splitlines()
+        assert [line.split("  ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+        assert all("val_accuracy: " in line and "\r" not in line for line in lines)

@@ -252,8 +252,17 @@ class ReduceLROnPlateau(_Monitor):
 
 
 class ProgressLogger(Callback):
-    """Progress on stderr: a tqdm bar per epoch on a terminal (verbose=1, if tqdm is installed),
-    otherwise one line per epoch (verbose=2) or about ten lines per run (verbose=1)."""
+    """Progress on stderr (or `file`), the display of ``fit(verbose=...)``.
+
+    - verbose=1 on a terminal with tqdm installed: a bar per epoch, showing the running loss;
+      at the epoch's end the bar is replaced by its final line with every logged quantity
+      (``loss``, the metrics, ``val_*``, ``learning_rate``), never cut to the terminal's
+      width (a narrow terminal wraps it).
+    - verbose=1 elsewhere (stderr redirected to a file or a pipe, a notebook, no tqdm): the
+      line ``epoch k/N  loss: ...  val_loss: ...`` after every (N // 10)-th epoch (so every
+      epoch when N < 20), the last one and the one that stops training: about ten lines a run.
+    - verbose=2: that line after every epoch, on a terminal or not.
+    """
 
     checkpointed = False
 
@@ -288,9 +297,13 @@ class ProgressLogger(Callback):
     def on_epoch_end(self, training, epoch, logs):
         text = "  ".join(f"{name}: {value:.4g}" for name, value in logs.items())
         if self.bar is not None:
-            self.bar.set_postfix_str(text)
-            self.bar.close()
+            self.bar.set_postfix_str(text, refresh=False)
+            # the final line: not cut to the terminal's width, with the epoch's mean rate
+            final = self.bar.format_meter(**{**self.bar.format_dict, "ncols": None, "rate": None})
+            self.bar.leave = False
+            self.bar.close()                         # erases the bar, which its final line replaces
             self.bar = None
+            print(final, file=self.file, flush=True)
             return
         every = max(1, training.epochs // 10)
         if self.verbose == 2 or (epoch + 1) % every == 0 or epoch + 1 == training.epochs or training.stop_training:
