@@ -149,3 +149,71 @@ def test_progress_off_a_terminal_is_one_line_per_epoch_with_every_metric(capsys)
         lines = stream.text().splitlines()
         assert [line.split("  ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
         assert all("val_accuracy: " in line and "\r" not in line for line in lines)
+
+
+# --- learning-rate schedules on resume ---------------------------------------------------------
+
+def _blobs(n=60):
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    return rng.normal(size=(n, 2)) + 3 * np.eye(3)[y][:, :2], y
+
+
+def _rates(schedule, epochs, **kwargs):
+    X, y = _blobs()
+    net = sn.Sequential(sn.Dense(2, 3), seed=0)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=sn.SGD(0.1), epochs=epochs, callbacks=[schedule],
+                      verbose=0, **kwargs)
+    return history.history["learning_rate"]
+
+
+def _cosine(epochs, period, low=0.0, high=0.1):
+    return [low + (high - low) * (1 + np.cos(np.pi * min(e, period) / period)) / 2 for e in range(epochs)]
+
+
+def test_cosine_annealing_past_t_max_at_rate_zero_is_refused_before_any_epoch(tmp_path):
+    X, y = _blobs()
+    net = sn.Sequential(sn.Dense(2, 3), seed=0)
+    before = net.flat_parameter.value.copy()
+    with pytest.raises(ValueError, match=r"CosineAnnealingLR\(T_max=20\) would train epochs 21 to 30 of "
+                                         r"fit\(epochs=30\) at learning rate 0: pass T_max=None"):
+        net.fit(X, y, loss="cross_entropy", optimizer=sn.SGD(0.1), epochs=30,
+                callbacks=[sn.CosineAnnealingLR(T_max=20)], verbose=0)
+    assert np.array_equal(net.flat_parameter.value, before)
+
+
+def test_the_resume_example_of_the_issue_is_refused_before_any_epoch(tmp_path):
+    X, y = _blobs()
+    path = tmp_path / "ckpt.npz"
+    setup = dict(loss=sn.CrossEntropy(), optimizer=sn.SGD(0.1), verbose=0)
+    net = sn.Sequential(sn.Dense(2, 3), seed=0)
+    net.fit(X, y, epochs=3, callbacks=[sn.ModelCheckpoint(path), sn.CosineAnnealingLR(T_max=3)], **setup)
+    with pytest.raises(ValueError, match=r"T_max=3\) would train epochs 4 to 5 of fit\(epochs=5\)"):
+        net.fit(X, y, epochs=5, resume_from=path, callbacks=[sn.ModelCheckpoint(path), sn.CosineAnnealingLR(T_max=3)],
+                **setup)
+
+
+def test_cosine_annealing_without_t_max_spans_each_fit_and_resumes_onto_the_new_total(tmp_path):
+    np.testing.assert_allclose(_rates(sn.CosineAnnealingLR(), 6), _cosine(6, 6))
+    X, y = _blobs()
+    path = tmp_path / "ckpt.npz"
+    setup = dict(loss=sn.CrossEntropy(), optimizer=sn.SGD(0.1), verbose=0)
+    net = sn.Sequential(sn.Dense(2, 3), seed=0)
+    net.fit(X, y, epochs=4, callbacks=[sn.ModelCheckpoint(path), sn.CosineAnnealingLR()], **setup)
+    history = net.fit(X, y, epochs=6, resume_from=path, callbacks=[sn.ModelCheckpoint(path), sn.CosineAnnealingLR()],
+                      **setup)
+    np.testing.assert_allclose(history.history["learning_rate"], _cosine(4, 4) + _cosine(6, 6)[4:])
+
+
+def test_cosine_annealing_past_t_max_stays_at_a_given_min_lr_even_zero():
+    np.testing.assert_allclose(_rates(sn.CosineAnnealingLR(T_max=4, min_lr=0.01), 7), _cosine(7, 4, low=0.01))
+    rates = _rates(sn.CosineAnnealingLR(T_max=4, min_lr=0), 6)
+    np.testing.assert_allclose(rates, _cosine(6, 4))
+    assert rates[4:] == [0.0, 0.0]
+
+
+def test_cosine_annealing_arguments_are_checked():
+    with pytest.raises(TypeError, match="T_max must be a positive integer or None, got"):
+        sn.CosineAnnealingLR(T_max=2.5)
+    with pytest.raises(ValueError, match=r"min_lr must be a finite number >= 0, got -1"):
+        sn.CosineAnnealingLR(5, min_lr=-1)

@@ -204,15 +204,37 @@ class ExponentialLR(LearningRateSchedule):
 
 
 class CosineAnnealingLR(LearningRateSchedule):
-    """lr = min_lr + (initial − min_lr) · (1 + cos(π · epoch / T_max)) / 2, then min_lr."""
+    """lr = min_lr + (initial − min_lr) · (1 + cos(π · epoch / T_max)) / 2, then min_lr.
 
-    def __init__(self, T_max, min_lr=0.0):
+    ``T_max=None`` anneals over the run: T_max is the ``epochs`` of each `fit` call (a run
+    resumed with more epochs re-spreads the rest of the curve over the new total). Past
+    T_max the rate stays at min_lr, as Keras' CosineDecay (PyTorch's CosineAnnealingLR
+    instead climbs back up, a period of 2·T_max).
+
+    A run that would train epochs at learning rate 0 (``epochs`` > T_max with the default
+    min_lr) is a ValueError at the start of `fit`, before any epoch: pass T_max=None, a larger
+    T_max, or a min_lr to go on at (``min_lr=0`` explicitly to train at 0 all the same).
+    """
+
+    def __init__(self, T_max=None, min_lr=None):
         super().__init__()
-        self.T_max = positive_int("T_max", T_max)
-        self.min_lr = positive_number("min_lr", min_lr, allow_zero=True)
+        self.T_max = positive_int("T_max", T_max, allow_none=True)
+        self.min_lr_given = min_lr is not None       # min_lr=0 given: past T_max, train at 0
+        self.min_lr = 0.0 if min_lr is None else positive_number("min_lr", min_lr, allow_zero=True)
+        self.period = self.T_max
+
+    def on_train_begin(self, training):
+        self.period = training.epochs if self.T_max is None else self.T_max
+        if training.epochs > self.period and self.min_lr == 0 and not self.min_lr_given:
+            raise ValueError(
+                f"CosineAnnealingLR(T_max={self.period}) would train epochs {self.period + 1} to "
+                f"{training.epochs} of fit(epochs={training.epochs}) at learning rate 0: pass T_max=None "
+                f"(the epochs of each fit) or T_max={training.epochs}, or a min_lr to go on at (min_lr=0 "
+                "to train at 0 all the same)")
+        super().on_train_begin(training)
 
     def on_epoch_begin(self, training, epoch):
-        progress = min(epoch, self.T_max) / self.T_max
+        progress = min(epoch, self.period) / self.period
         cosine = (1 + math.cos(math.pi * progress)) / 2
         training.optimizer.learning_rate = self.min_lr + (self.initial_learning_rate - self.min_lr) * cosine
 
