@@ -87,3 +87,117 @@ def test_a_spec_line_without_commas_says_to_separate_with_commas(capsys, tmp_pat
     assert_one_line_error(code, err, "--layers: bad token 'dense:16 relu': N must be a whole number, "
                           "got '16 relu'; expected dense:N (separate layers with commas)")
     assert "int()" not in err
+
+
+def test_a_one_class_csv_names_the_class_without_numpy_reprs(capsys, tmp_path):
+    data = write_csv(tmp_path / "one.csv", [[1, 2, 2], [3, 4, 2], [5, 6, 2]], header=["a", "b", "y"])
+    code, out, err = run(capsys, "train", data, "--epochs", "1")
+    assert_one_line_error(code, err, "the target column 'y' (--target, default the last column) holds one class "
+                          "only ('2'); a classifier needs at least two")
+    assert "np." not in err
+
+
+def test_na_is_reported_as_a_missing_value_by_train_and_predict(capsys, tmp_path):
+    data = write_csv(tmp_path / "na.csv", [[1, "NA", 0], [3, 4, 1], [5, 6, 0], [7, 8, 1]], header=["a", "b", "y"])
+    code, out, err = run(capsys, "train", data, "--epochs", "1")
+    assert_one_line_error(code, err, "na.csv, line 2, column 'b': 'NA' marks a missing value; scratchnn does not "
+                          "fill in missing values")
+    model = tmp_path / "m.npz"
+    assert run(capsys, "train", "moons", "--samples", "100", "--epochs", "1", "--verbose", "0", "--out", model)[0] == 0
+    inputs = write_csv(tmp_path / "in.csv", [[1, 2], [3, "n/a"]])
+    code, out, err = run(capsys, "predict", model, inputs)
+    assert_one_line_error(code, err, "in.csv, line 2, column 2: 'n/a' marks a missing value")
+    inputs = write_csv(tmp_path / "first.csv", [[1, "NA"], [3, 4]])          # not taken for a header
+    code, out, err = run(capsys, "predict", model, inputs)
+    assert_one_line_error(code, err, "first.csv, line 1, column 2: 'NA' marks a missing value")
+
+
+def write_idx(path, array):
+    """An IDX file of unsigned bytes (the format of the MNIST files)."""
+    array = np.asarray(array, dtype=np.uint8)
+    with open(path, "wb") as file:
+        file.write(struct.pack(">BBBB", 0, 0, 0x08, array.ndim))
+        file.write(struct.pack(f">{array.ndim}I", *array.shape))
+        file.write(array.tobytes())
+
+
+def test_evaluate_on_mnist_needs_only_the_test_files_and_says_where_to_put_them(capsys, tmp_path, monkeypatch):
+    import scratchnn.cli.data as cli_data
+
+    def offline(url, *args, **kwargs):
+        raise sn.datasets.DownloadError(f"could not download {url}: offline. {kwargs.get('hint', '')}")
+
+    monkeypatch.setattr(cli_data, "download_file", offline, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("SCRATCHNN_DATA", str(tmp_path / "data"))
+    os.makedirs(tmp_path / "data")
+    net = build_mlp((784,), [], num_classes=10)
+    net.classes = [str(digit) for digit in range(10)]
+    net.save(tmp_path / "digits.npz")
+    code, out, err = run(capsys, "evaluate", tmp_path / "digits.npz", "mnist")
+    assert_one_line_error(code, err, "t10k-images-idx3-ubyte.gz: offline. DATA mnist needs t10k-images-idx3-ubyte, "
+                          f"t10k-labels-idx1-ubyte (plain or .gz) in one of {tmp_path / 'data'}",
+                          "set $SCRATCHNN_DATA to their folder")
+    assert "path=" not in err and "train-images" not in err
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "data" / "t10k-images-idx3-ubyte", rng.integers(0, 256, size=(20, 28, 28)))
+    write_idx(tmp_path / "data" / "t10k-labels-idx1-ubyte", rng.integers(0, 10, size=20))
+    code, out, err = run(capsys, "evaluate", tmp_path / "digits.npz", "mnist")
+    assert code == 0 and err == "" and "mnist: 20 test rows" in out
+    code, out, err = run(capsys, "train", "mnist", "--epochs", "1")          # train needs the training files
+    assert_one_line_error(code, err, "train-images-idx3-ubyte.gz: offline. DATA mnist needs train-images-idx3-ubyte")
+
+
+def test_threads_auto_without_threadpoolctl_says_it_uses_one_thread(capsys, tmp_path, monkeypatch):
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "threadpoolctl" else
+                        find_spec(name, *a))
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    data = square_csv(tmp_path / "squares.csv")
+    code, out, err = run(capsys, "train", data, "--layers", "conv:2:3,relu,flatten", "--batch-size", "128",
+                         "--epochs", "1", "--verbose", "0")
+    assert code == 0 and err == ("Note: --threads auto runs on 1 thread, not 2, because threadpoolctl is not "
+                                 "installed (pip install threadpoolctl)\n")
+    code, out, err = run(capsys, "train", data, "--epochs", "1", "--verbose", "0")     # an MLP: 1 thread anyway
+    assert code == 0 and err == ""
+
+
+# ---- item 3: Ctrl-C keeps the weights of the last finished epoch ------------------------------------
+
+def interrupt_at_step(monkeypatch, step):
+    """Make the `step`-th optimizer step (1-based) raise KeyboardInterrupt, as Ctrl-C would."""
+    adam_step, count = sn.optim.Adam.step, [0]
+
+    def step_or_interrupt(self, *args, **kwargs):
+        count[0] += 1
+        if count[0] == step:
+            raise KeyboardInterrupt
+        return adam_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(sn.optim.Adam, "step", step_or_interrupt)
+
+
+def test_ctrl_c_keeps_the_last_finished_epochs_weights_and_plots(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("matplotlib")
+    train = ["train", "moons", "--samples", "200", "--hidden", "8", "--verbose", "0"]
+    assert run(capsys, *train, "--epochs", "2", "--out", tmp_path / "two.npz")[0] == 0
+    # 144 training rows in batches of 32: 5 steps an epoch; step 13 is in the middle of epoch 3
+    interrupt_at_step(monkeypatch, 13)
+    plots = tmp_path / "plots"
+    code, out, err = run(capsys, *train, "--epochs", "5", "--out", tmp_path / "model.npz", "--plots", plots)
+    saved = tmp_path / "model.interrupted-epoch2.npz"
+    assert code == 130 and err == (f"scratchnn: interrupted (the weights of epoch 2, the last finished, are in "
+                                   f"{saved}; the plots of epochs 1-2 are in {plots})\n")
+    assert not (tmp_path / "model.npz").exists()
+    kept, reference = sn.load(saved).state_dict(), sn.load(tmp_path / "two.npz").state_dict()
+    for name, value in reference.items():          # epoch 2's weights, bit for bit: no half epoch
+        np.testing.assert_array_equal(kept[name], value, err_msg=name)
+    assert {"history.png", "confusion_matrix.png", "decision_boundary.png"} <= set(os.listdir(plots))
+
+
+def test_ctrl_c_in_the_first_epoch_says_nothing_was_saved(capsys, tmp_path, monkeypatch):
+    interrupt_at_step(monkeypatch, 2)
+    code, out, err = run(capsys, "train", "moons", "--samples", "100", "--verbose", "0", "--out", tmp_path / "m.npz")
+    assert code == 130 and err == "scratchnn: interrupted (no epoch had finished, so nothing was saved)\n"
+    assert os.listdir(tmp_path) == []

@@ -21,13 +21,16 @@ import os
 import numpy as np
 
 from ..datasets.tabular import _is_number
-from ..datasets import (FASHION_MNIST_CLASSES, load_csv, load_fashion_mnist, load_mnist, make_dataset,
-                       train_test_split)
+from ..datasets import FASHION_MNIST_CLASSES, download_file, load_csv, make_dataset, train_test_split
+from ..datasets.mnist import FASHION_MNIST_SOURCE, IDX_FILES, MNIST_SOURCE, _read_split, search_folders
 from ..datasets.toy import DATASETS as TOY_SETS
 from ..nn.core import Dense, Standardize
 
-IMAGE_SETS = {"fashion-mnist": (load_fashion_mnist, list(FASHION_MNIST_CLASSES)),
-              "mnist": (load_mnist, [str(digit) for digit in range(10)])}
+IMAGE_SETS = {"fashion-mnist": (FASHION_MNIST_SOURCE, list(FASHION_MNIST_CLASSES)),
+              "mnist": (MNIST_SOURCE, [str(digit) for digit in range(10)])}
+IMAGE_PARTS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}     # (images, labels) of each part
+# cells that mark a missing value in CSV files (compared in lower case), as pandas reads them
+MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "#na", "<na>", "nan", "-nan", "null", "none", "?"})
 TEST_FRACTION = 0.2         # toy sets and CSV files: the share of rows held out for testing
 DEFAULT_SAMPLES = 500       # toy sets: points generated before the split
 DATA_HELP = f"{', '.join(IMAGE_SETS)}, {', '.join(TOY_SETS)}, or a path to a .csv file"
@@ -91,19 +94,23 @@ def check_data_options(source, target=None, samples=None, noise=None):
 
 
 def load_data(source, target=None, seed=0, samples=None, noise=None, limit=None, classes=None,
-              all_rows=False):
+              all_rows=False, test_only=False):
     """Load DATA (see the module docstring) as a `Data`.
 
     ``limit`` keeps the first `limit` rows of each part. ``classes`` (a trained model's class
     names) codes a CSV file's labels the way that model's training did. ``all_rows=True``
     makes every row of a CSV file a test row (for a file kept apart for testing).
+    ``test_only=True`` (for `evaluate`) reads only the test files of an image set, leaving
+    no training rows; toy sets and CSV files are split as always.
     """
     kind = check_data_options(source, target, samples, noise)
     if all_rows and kind != "csv":
         raise ValueError(f"--all-rows applies to CSV files only, not to {source!r}")
     if kind == "images":
-        loader, names = IMAGE_SETS[source]
-        (X_train, y_train), (X_test, y_test) = loader()
+        names = IMAGE_SETS[source][1]
+        parts = _load_images(source, ("test",) if test_only else ("train", "test"))
+        X_test, y_test = parts["test"]
+        X_train, y_train = parts.get("train", (X_test[:0], y_test[:0]))
     elif kind == "toy":
         X, y = make_dataset(source, n_samples=DEFAULT_SAMPLES if samples is None else samples,
                             noise=0.1 if noise is None else noise, random_state=seed)
@@ -121,10 +128,50 @@ def load_data(source, target=None, seed=0, samples=None, noise=None, limit=None,
     return Data(source, kind, X_train, y_train, X_test, y_test, names)
 
 
+def _load_images(name, parts):
+    """{part: (X, y)} for the `parts` ("train", "test") of an IDX image set, from the first folder
+    `load_mnist` searches that holds their files; only the files of these parts are downloaded
+    into the cache when none does."""
+    source = IMAGE_SETS[name][0]
+    needed = [file for part in parts for file in IMAGE_PARTS[part]]
+    folders = search_folders(source)
+    for folder in folders:
+        found = _idx_files_in(folder, needed)
+        if len(found) == len(needed):
+            break
+    else:
+        found = _idx_files_in(folders[-1], needed)
+        apt = " (or apt-get install dataset-fashion-mnist)" if name == "fashion-mnist" else ""
+        hint = (f"DATA {name} needs {', '.join(needed)} (plain or .gz) in one of {', '.join(folders)}; "
+                f"put them there, or set $SCRATCHNN_DATA to their folder{apt}")
+        for file in needed:
+            if file not in found:
+                found[file] = download_file(source.base_url + file + ".gz", os.path.join(folders[-1], file + ".gz"),
+                                            md5=source.md5[file + ".gz"], hint=hint)
+    return {part: _read_split(*(found[file] for file in IMAGE_PARTS[part]), "flat") for part in parts}
+
+
+def _idx_files_in(folder, names):
+    """{name: path} for the IDX files of `names` in `folder`, plain or gzipped."""
+    found = {}
+    for name in names:
+        for candidate in (os.path.join(folder, name), os.path.join(folder, name + ".gz")):
+            if os.path.isfile(candidate):
+                found[name] = candidate
+                break
+    return found
+
+
 def _read_labelled_csv(path, target, classes):
     """X, labels coded 0..C-1 and the class names. Without `classes`, the names are the sorted
     labels (numbers in numeric order); with them, every label must be one of them."""
-    X, y, info = load_csv(path, target=-1 if target is None else _column(target))
+    try:
+        X, y, info = load_csv(path, target=-1 if target is None else _column(target))
+    except ValueError:
+        missing = _first_missing_feature(path, -1 if target is None else target)
+        if missing is None:
+            raise
+        raise ValueError(missing) from None
     if info["classes"] is not None:
         labels = np.asarray(info["classes"], dtype=object)[y]
     elif y.dtype.kind == "f":
@@ -136,8 +183,8 @@ def _read_labelled_csv(path, target, classes):
     if classes is None:
         names, codes = np.unique(labels, return_inverse=True)
         if len(names) < 2:
-            raise ValueError(f"{path}: the target column {info['target_name']!r} holds one class only "
-                             f"({names[0]!r}); a classifier needs at least two")
+            raise ValueError(f"{path}: the target column {info['target_name']!r} (--target, default the last "
+                             f"column) holds one class only ({str(names[0])!r}); a classifier needs at least two")
         return X, codes.reshape(-1).astype(np.int64), [str(name) for name in names]
     index = {str(name): code for code, name in enumerate(classes)}
     unknown = sorted({str(label) for label in labels} - set(index))
@@ -178,17 +225,7 @@ def read_inputs(path, target=None):
 
 
 def _read_csv_numbers(path, target):
-    with open(path, newline="", encoding="utf-8-sig") as file:
-        reader = csv.reader(file)
-        try:
-            rows = [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
-        except (csv.Error, UnicodeDecodeError) as error:
-            raise ValueError(f"{path}: not a readable CSV file ({error})") from None
-    if not rows:
-        raise ValueError(f"{path}: the file is empty")
-    header = None
-    if not all(_is_number(cell) for cell in rows[0][1]):
-        header, rows = [cell.strip() for cell in rows[0][1]], rows[1:]
+    header, rows = _csv_rows(path)
     if not rows:
         raise ValueError(f"{path}: the file has a header but no data rows")
     width = len(header) if header is not None else len(rows[0][1])
@@ -197,13 +234,56 @@ def _read_csv_numbers(path, target):
     for row, (line, cells) in enumerate(rows):
         if len(cells) != width:
             raise ValueError(f"{path}, line {line}: expected {width} columns, found {len(cells)}")
-        numbers = [cell for column, cell in enumerate(cells) if column != drop]
-        for column, cell in enumerate(numbers):
-            if not _is_number(cell) or not math.isfinite(float(cell)):
-                hint = "; pass --target to drop a column of labels" if target is None else ""
-                raise ValueError(f"{path}, line {line}, column {column + 1}: {cell!r} is not a finite number{hint}")
-            X[row, column] = float(cell)
+        features = [(column, cell) for column, cell in enumerate(cells) if column != drop]
+        for position, (column, cell) in enumerate(features):
+            if _is_number(cell) and math.isfinite(float(cell)):
+                X[row, position] = float(cell)
+                continue
+            where = f"{path}, line {line}, column {column + 1}"
+            if cell.strip().lower() in MISSING_MARKERS:
+                raise ValueError(_missing_message(where, cell))
+            hint = "; pass --target to drop a column of labels" if target is None else ""
+            raise ValueError(f"{where}: {cell!r} is not a finite number{hint}")
     return X
+
+
+def _csv_rows(path):
+    """(header or None, [(line number, cells)]) of the non-blank rows. The first row is a
+    header when one of its cells is a word (neither a number nor a missing-value marker)."""
+    with open(path, newline="", encoding="utf-8-sig") as file:
+        reader = csv.reader(file)
+        try:
+            rows = [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
+        except (csv.Error, UnicodeDecodeError) as error:
+            raise ValueError(f"{path}: not a readable CSV file ({error})") from None
+    if not rows:
+        raise ValueError(f"{path}: the file is empty")
+    if any(not _is_number(cell) and cell.strip().lower() not in MISSING_MARKERS for cell in rows[0][1]):
+        return [cell.strip() for cell in rows[0][1]], rows[1:]
+    return None, rows
+
+
+def _first_missing_feature(path, target):
+    """The error message for the first feature cell of a CSV file that marks a missing value
+    (``NA``, an empty cell, ...), or None when there is none or the file cannot be read so."""
+    try:
+        header, rows = _csv_rows(path)
+        width = len(header) if header is not None else len(rows[0][1])
+        drop = _target_position(path, target, header, width)
+    except (ValueError, IndexError, OSError):
+        return None
+    for line, cells in rows:
+        for column, cell in enumerate(cells[:width]):
+            if column != drop and cell.strip().lower() in MISSING_MARKERS:
+                name = repr(header[column]) if header is not None else str(column + 1)
+                return _missing_message(f"{path}, line {line}, column {name}", cell)
+    return None
+
+
+def _missing_message(where, cell):
+    marker = "an empty cell" if not cell.strip() else repr(cell.strip())
+    return (f"{where}: {marker} marks a missing value; scratchnn does not fill in missing values, "
+            "so drop those rows or fill them in first (every feature cell must be a number)")
 
 
 def _target_position(path, target, header, width):

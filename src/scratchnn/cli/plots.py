@@ -41,25 +41,39 @@ def check_plotting(directory, animation=False):
 class WeightSnapshots(Callback):
     """Keep a frozen copy of the weights before training and every `every` epochs, for the
     animated decision boundary. With ``keep=False`` it only counts the epochs run (the `train`
-    command always adds it, so that a checkpoint's list of callbacks does not depend on --plots)."""
+    command always adds it, so that a checkpoint's list of callbacks does not depend on --plots).
 
-    def __init__(self, epochs, keep=True):
+    With ``keep_last=True`` it also keeps `last`: (epoch number, a copy of the state dict) at
+    the end of the latest epoch this run finished, what an interrupted run saves; copied
+    before it is assigned, so it never holds a half-finished epoch. `history` is the run's
+    History (the finished epochs)."""
+
+    def __init__(self, epochs, keep=True, keep_last=False):
         self.every = max(1, -(-epochs // MAX_FRAMES))          # ceil(epochs / MAX_FRAMES)
-        self.keep = keep
+        self.keep, self.keep_last = keep, keep_last
         self.frames = []            # [(epoch number, state dict copy)]
         self.epochs_run = 0         # by this fit call (fewer than the epoch number after --resume)
+        self.last = None            # (epoch number, state dict copy) of the latest finished epoch
+        self.history = None
 
     def _snapshot(self, training, label):
         if self.keep:
-            self.frames.append((label, {k: v.copy() for k, v in training.model.state_dict().items()}))
+            self.frames.append((label, _state_copy(training.model)))
 
     def on_train_begin(self, training):
+        self.history = training.history
         self._snapshot(training, 0)       # before a checkpoint is restored: the seeded initial weights
 
     def on_epoch_end(self, training, epoch, logs):
         self.epochs_run += 1
+        if self.keep_last:
+            self.last = (epoch + 1, _state_copy(training.model))
         if (epoch + 1) % self.every == 0 or epoch + 1 == training.epochs or training.stop_training:
             self._snapshot(training, epoch + 1)
+
+
+def _state_copy(model):
+    return {name: value.copy() for name, value in model.state_dict().items()}
 
 
 INFERENCE_BATCH = 512     # rows per forward pass when evaluating: a CNN's activations for 4096

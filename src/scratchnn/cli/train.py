@@ -7,6 +7,7 @@
 Everything on the command line is checked, and the data loaded, before the first epoch.
 """
 
+import importlib.util
 import os
 import sys
 import time
@@ -17,6 +18,7 @@ from .data import check_data_options, load_data
 from .models import build_network, describe_network
 from .plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
 from ..losses import CrossEntropy
+from ..nn.conv import Conv2D
 from ..optim import OPTIMIZERS
 from ..training.parallel import automatic_threads, check_threads
 
@@ -48,10 +50,11 @@ def run_train(args):
         except ImportError as error:
             raise ValueError(f"--threads {args.threads}: {error}") from None
     net = build_network(args, data)
-    threads = automatic_threads(net, batch_size) if args.threads == "auto" else args.threads
+    threads = _automatic_threads(net, batch_size) if args.threads == "auto" else args.threads
     optimizer = OPTIMIZERS[args.optimizer]() if learning_rate is None else OPTIMIZERS[args.optimizer](learning_rate)
     callbacks, early_stopping = _callbacks(args, epochs)
-    snapshots = WeightSnapshots(epochs, keep=args.plots is not None and data.is_plane)
+    snapshots = WeightSnapshots(epochs, keep=args.plots is not None and data.is_plane,
+                                keep_last=args.out is not None or args.plots is not None)
     print(data.describe())
     print(f"Network: {describe_network(net)}; {optimizer!r}, batch size {batch_size}"
           + (f", {threads} threads" if threads > 1 else ""))
@@ -64,10 +67,7 @@ def run_train(args):
                           callbacks=callbacks + [snapshots],
                           resume_from=args.checkpoint if args.resume else None, threads=threads)
     except KeyboardInterrupt:
-        if args.checkpoint is None or not os.path.isfile(args.checkpoint):
-            raise
-        raise KeyboardInterrupt(f"{args.checkpoint} holds the last finished epoch; run the same command "
-                                "with --resume to go on from there") from None
+        raise KeyboardInterrupt(_keep_interrupted(args, net, data, snapshots)) from None
     seconds = time.perf_counter() - started
 
     _report_training(snapshots.epochs_run, len(history.epoch), epochs, seconds, early_stopping)
@@ -84,6 +84,47 @@ def run_train(args):
         paths = write_training_plots(args.plots, net, data, history, snapshots)
         print(f"Plots: {', '.join(paths)}")
     return 0
+
+
+def _automatic_threads(net, batch_size):
+    """--threads auto; a note on stderr when it would split batches but threadpoolctl is missing."""
+    threads = automatic_threads(net, batch_size)
+    cores = os.cpu_count() or 1
+    if (threads == 1 and importlib.util.find_spec("threadpoolctl") is None and min(cores, batch_size // 64) > 1
+            and any(isinstance(layer, Conv2D) for layer in net.layers)):      # automatic_threads' rule
+        print(f"Note: --threads auto runs on 1 thread, not {min(cores, batch_size // 64)}, because threadpoolctl "
+              "is not installed (pip install threadpoolctl)", file=sys.stderr)
+    return threads
+
+
+def interrupted_path(out, epoch):
+    """Where an interrupted run saves the weights of its last finished epoch, beside --out:
+    model.npz -> model.interrupted-epoch3.npz."""
+    root, extension = os.path.splitext(out)
+    return f"{root}.interrupted-epoch{epoch}{extension}"
+
+
+def _keep_interrupted(args, net, data, snapshots):
+    """After Ctrl-C: save the weights of the last epoch that finished (never those of a
+    half-finished epoch) beside --out, and the plots of the finished epochs into --plots;
+    return what was kept, in words (empty when nothing was)."""
+    kept = []
+    if snapshots.last is None and (args.out is not None or args.plots is not None):
+        kept.append("no epoch had finished, so nothing was saved")
+    if snapshots.last is not None:
+        epoch, state = snapshots.last
+        net.load_state_dict(state)
+        if args.out is not None:
+            path = interrupted_path(args.out, epoch)
+            net.save(path)
+            kept.append(f"the weights of epoch {epoch}, the last finished, are in {path}")
+        if args.plots is not None:
+            write_training_plots(args.plots, net, data, snapshots.history, snapshots)
+            kept.append(f"the plots of epochs 1-{epoch} are in {args.plots}")
+    if args.checkpoint is not None and os.path.isfile(args.checkpoint):
+        kept.append(f"{args.checkpoint} holds the last finished epoch; run the same command "
+                    "with --resume to go on from there")
+    return "; ".join(kept)
 
 
 def _check_options(args):

@@ -26,7 +26,7 @@ def run_evaluate(args):
         check_plotting(args.plots)
     net = load(args.model)
     data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit,
-                     classes=net.classes, all_rows=args.all_rows)
+                     classes=net.classes, all_rows=args.all_rows, test_only=True)
     if net.classes is not None and data.kind != "csv" and list(map(str, net.classes)) != data.classes:
         raise ValueError(f"{args.model} was trained on the classes {net.classes}, but {args.data} has {data.classes}")
     features = expected_features(net)
