@@ -11,7 +11,8 @@ from .gradcheck import gradcheck
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from .model import Sequential, load
 from .nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
-                 Layer, LeakyReLU, MaxPool2D, Parameter, ReLU, Reshape, Sigmoid, Softmax, Standardize, Tanh)
+                 Layer, LeakyReLU, MaxPool2D, Parameter, RandomFlip, RandomTranslation, ReLU, Reshape, Sigmoid,
+                 Softmax, Standardize, Tanh)
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .serialization import save
 from .training import (Callback, CosineAnnealingLR, DivergedError, EarlyStopping, ExponentialLR, History,
@@ -24,6 +25,7 @@ __all__ = sorted([
     "CosineAnnealingLR", "CrossEntropy", "Dense", "DivergedError", "Dropout", "ELU", "EarlyStopping",
     "ExponentialLR", "Flatten", "GELU", "GlobalAvgPool2D", "History", "Identity", "Layer",
     "LearningRateSchedule", "LeakyReLU", "Loss", "MAE", "MSE", "MaxPool2D", "ModelCheckpoint", "Optimizer",
-    "Parameter", "ProgressLogger", "RMSprop", "ReLU", "ReduceLROnPlateau", "Reshape", "SGD", "Sequential",
-    "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "gradcheck", "load", "save",
+    "Parameter", "ProgressLogger", "RMSprop", "RandomFlip", "RandomTranslation", "ReLU", "ReduceLROnPlateau",
+    "Reshape", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "gradcheck", "load",
+    "save",
 ])
