@@ -201,3 +201,22 @@ def test_ctrl_c_in_the_first_epoch_says_nothing_was_saved(capsys, tmp_path, monk
     code, out, err = run(capsys, "train", "moons", "--samples", "100", "--verbose", "0", "--out", tmp_path / "m.npz")
     assert code == 130 and err == "scratchnn: interrupted (no epoch had finished, so nothing was saved)\n"
     assert os.listdir(tmp_path) == []
+
+
+# ---- item 9: first-layer weights, every unit on a robust scale --------------------------------------
+
+def test_first_layer_weights_show_every_unit_on_a_robust_symmetric_scale(tmp_path):
+    pytest.importorskip("matplotlib")
+    weights = np.random.default_rng(0).normal(size=(16, 100))        # 4x4 inputs, 100 units
+    weights[0, 0] = 1000.0                                            # one outlier
+    fig = sn.plot.plot_first_layer_weights(weights, path=tmp_path / "w.png")
+    assert (tmp_path / "w.png").stat().st_size > 0
+    limit = np.percentile(np.abs(weights), 99)
+    image = next(image for ax in fig.axes for image in ax.images)
+    assert image.get_clim() == pytest.approx((-limit, limit)) and limit < 5  # not set by the outlier
+    shown = image.get_array()
+    assert np.isfinite(shown).sum() == weights.size                  # every unit, in one mosaic
+    np.testing.assert_array_equal(shown[0:4, 12:16], weights[:, 2].reshape(4, 4))    # unit 2: row 0, column 2
+    assert "100 of 100 units" in fig._suptitle.get_text() and "99th percentile of |w|" in fig._suptitle.get_text()
+    fig = sn.plot.plot_first_layer_weights(weights, max_units=9)    # the old argument: the first 9, tiled
+    assert sum(1 for ax in fig.axes if ax.images) == 9 and "9 of 100 units" in fig._suptitle.get_text()

@@ -7,7 +7,7 @@ import numpy as np
 
 from .._checks import as_float_array, positive_int
 from ..metrics import confusion_matrix
-from ._figure import _finish, _integer_locator, _new_figure
+from ._figure import _finish, _integer_locator, _new_figure, _require
 from ._labels import _as_labels, _check_class_names, _class_name
 
 __all__ = ["plot_confusion_matrix", "plot_misclassified", "plot_samples", "plot_first_layer_weights"]
@@ -118,15 +118,26 @@ def plot_samples(images, labels=None, class_names=None, path=None, max_images=25
     return _finish(_image_grid(images[:max_images], titles), path)
 
 
-def plot_first_layer_weights(weights, image_shape=None, path=None, max_units=64):
+SCALE_PERCENTILE = 99       # first-layer weights: the colour scale is ± this percentile of |w|
+TILED_UNITS = 64            # up to this many units: one titled tile each; more: one mosaic image
+
+
+def plot_first_layer_weights(weights, image_shape=None, path=None, max_units=None):
     """Show what each unit of a first Dense layer looks for: its weights as an image.
 
     `weights` is (in_features, units), or a layer with ``.weight.value`` of that shape.
-    Each column is reshaped to `image_shape` (default: square). Red is a positive weight,
-    blue a negative one, white zero, on one scale shared by all units.
+    Each column is reshaped to `image_shape` (default: square). The first `max_units` units
+    are shown (default None: every unit), the title says how many of how many. Red is a
+    positive weight, blue a negative one, white zero, on one symmetric scale shared by all
+    units: ± the 99th percentile of |w|, so that a few large weights do not wash out the
+    rest (larger ones saturate, and the colour bar's arrows say so). Up to 64 units get a
+    titled tile each; more are drawn as one mosaic, units left to right, top to bottom.
 
-    >>> layer = model.layers[0]                          # Dense(784, 64)
-    >>> fig = plot_first_layer_weights(layer, path="weights.png")   # 8 x 8 tiles of 28 x 28
+    Raises ValueError for weights that are not 2-D, an image_shape that does not hold
+    in_features values, or an unbuilt layer.
+
+    >>> layer = model.layers[0]                          # Dense(784, 256)
+    >>> fig = plot_first_layer_weights(layer, path="weights.png")   # 16 x 16 units of 28 x 28
     """
     if hasattr(weights, "weight"):                         # a Dense layer: take its weight matrix
         if weights.weight is None:
@@ -148,14 +159,40 @@ def plot_first_layer_weights(weights, image_shape=None, path=None, max_units=64)
             f"image_shape must be (height, width) with height * width = {in_features} "
             f"(weights of shape {weights.shape}), got {image_shape}"
         )
-    max_units = positive_int("max_units", max_units)
+    max_units = positive_int("max_units", max_units, allow_none=True) or units
     shown = min(units, max_units)
     pictures = weights[:, :shown].T.reshape(shown, *image_shape)  # column j -> image of unit j
-    limit = float(np.abs(pictures).max()) or 1.0             # symmetric: 0 is white
-    fig = _image_grid(pictures, [f"unit {j}" for j in range(shown)], cmap="RdBu_r", vmin=-limit, vmax=limit)
-    fig.colorbar(fig.axes[0].images[0], ax=fig.axes, shrink=0.6, label="weight")
-    fig.suptitle(f"First-layer weights: {shown} of {units} units")
+    magnitudes = np.abs(pictures)
+    limit = float(np.percentile(magnitudes, SCALE_PERCENTILE)) or float(magnitudes.max()) or 1.0
+    colours = {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}            # symmetric: 0 is white
+    if shown <= TILED_UNITS:
+        fig = _image_grid(pictures, [f"unit {j}" for j in range(shown)], **colours)
+    else:
+        fig = _new_figure(figsize=(10, 9.4))
+        ax = fig.add_subplot()
+        ax.axis("off")
+        cmap = _require("matplotlib").colormaps["RdBu_r"].with_extremes(bad="0.6")   # grey gaps
+        ax.imshow(_mosaic(pictures), **{**colours, "cmap": cmap}, interpolation="nearest")
+    clipped = bool(magnitudes.max() > limit)
+    fig.colorbar(fig.axes[0].images[0], ax=fig.axes, shrink=0.6, label="weight",
+                 extend="both" if clipped else "neither")
+    fig.suptitle(f"First-layer weights: {shown} of {units} units\n"
+                 f"colours to ±{limit:.3g}, the {SCALE_PERCENTILE}th percentile of |w|"
+                 + ("; larger weights saturate" if clipped else ""))
     return _finish(fig, path)
+
+
+def _mosaic(pictures, gap=2):
+    """(N, H, W) pictures -> one image of them in a near-square grid, NaN in the gaps."""
+    count, height, width = pictures.shape
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    mosaic = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for index, picture in enumerate(pictures):
+        row, column = divmod(index, columns)
+        top, left = row * (height + gap), column * (width + gap)
+        mosaic[top:top + height, left:left + width] = picture
+    return mosaic
 
 
 def _image_grid(images, titles=None, title_colour="black", cmap="gray_r", vmin=None, vmax=None):
