@@ -8,6 +8,7 @@
 - Callbacks hear every batch; `summary` and `output_shape` agree with what `forward` returns.
 """
 
+import copy
 import io
 import json
 import re
@@ -347,3 +348,66 @@ def test_output_shape_refuses_what_forward_refuses(make, sample_shape):
         layer.forward(np.ones((2, *sample_shape)))
     with pytest.raises(ValueError, match=name):
         layer.output_shape((None, *sample_shape))
+
+
+# --- edge cases of the protocol (found in review) ---------------------------------------------
+
+class _TwoArrays(sn.Layer):
+    def __init__(self, clash=False):
+        self.clash = clash
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        self.weight = self.add_parameter("w", np.ones(2))
+        self.stat = self.add_buffer("w" if self.clash else "s", np.zeros(2))
+
+    def forward(self, x, training=False):
+        return x * self.weight.value
+
+    def backward(self, grad_output):
+        return grad_output * self.weight.value
+
+
+def test_a_parameter_and_a_buffer_cannot_share_a_name():
+    with pytest.raises(ValueError, match="already has a parameter or buffer named 'w'"):
+        sn.Sequential(_TwoArrays(clash=True), seed=0)
+    net = sn.Sequential(_TwoArrays(), seed=0)
+    assert list(net.state_dict()) == ["0.w", "0.s"]
+    again = sn.Sequential(*copy.deepcopy(net.layers), seed=0)          # built again: registered afresh
+    assert list(again.state_dict()) == ["0.w", "0.s"]
+
+
+def test_add_parameter_outside_build_is_a_clear_error():
+    layer = _TwoArrays()
+    with pytest.raises(RuntimeError, match=r"add_parameter\('late'\) must be called in build"):
+        layer.add_parameter("late", np.ones(2))
+
+
+class FirstReleaseNoise(sn.Layer):
+    """A first-release layer that keeps the generator from build, as the old Dropout did."""
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        self.rng = rng
+
+    def forward(self, x, training=False):
+        self.noise = self.rng.normal(size=x.shape) if training else 0.0
+        return x + self.noise
+
+    def backward(self, grad_output):
+        return grad_output
+
+
+def test_threads_give_a_first_release_layer_its_own_generator_per_replica():
+    pytest.importorskip("threadpoolctl")
+    from scratchnn.training.parallel import ThreadedBatches
+
+    net = sn.Sequential(sn.Dense(3, 4), FirstReleaseNoise(), sn.Dense(4, 2), seed=0, dtype=np.float64)
+    batches = ThreadedBatches(net, sn.MSE(), threads=2)
+    try:
+        batches.new_epoch()
+        mine, theirs = net.layers[1].rng, batches.replicas[1].layers[1].rng
+        assert mine is net.rng and theirs is batches.replicas[1].rng and theirs is not mine
+        assert not np.array_equal(mine.normal(size=8), theirs.normal(size=8))     # not one stream twice
+    finally:
+        batches.close()

@@ -35,6 +35,9 @@ def check_registered(layer):
     """Raise a ValueError unless the registry gives `layer`'s own class for its name (what
     saving needs: a file names classes by name, and loading must build the same class)."""
     cls, name = type(layer), type(layer).__name__
+    if name.startswith("_"):
+        raise ValueError(f"cannot save a {cls.__module__}.{cls.__qualname__} layer: a class whose name starts "
+                         "with '_' is private and not registered; give it a public name")
     known = _REGISTRY.get(name)
     if known is not cls:
         where = f"{known.__module__}.{known.__qualname__}" if known else "no class"
@@ -99,23 +102,40 @@ class Layer:
     # --- building ----------------------------------------------------------------------------
 
     def build(self, rng, dtype):
-        """Create parameters (none here) and keep what the layer needs; called by Sequential."""
+        """Create parameters (none here) and keep what the layer needs; called by Sequential.
+        Building again (a copy put in another network) starts the registered arrays afresh."""
         self.dtype = np.dtype(dtype)
+        self.__dict__.pop("_parameters", None)
+        self.__dict__.pop("_buffers", None)
 
     def add_parameter(self, name, value):
         """Register a trained array under `name` (as ``named_parameters`` lists it) and
-        return its `Parameter`; call in ``build``, in the order the parameters should have."""
-        parameter = Parameter(np.asarray(value, dtype=self.dtype), name=name)
+        return its `Parameter`; call in ``build``, after ``super().build(rng, dtype)``, in the
+        order the parameters should have (`Sequential` gathers them right after ``build``)."""
+        parameter = Parameter(np.asarray(value, dtype=self._building("add_parameter", name)), name=name)
         self.__dict__.setdefault("_parameters", {})[name] = parameter
         return parameter
 
     def add_buffer(self, name, value):
         """Register an array that is saved with the model but not trained (such as running
-        statistics) under `name` and return it; `Sequential.load_state_dict` writes into it
-        in place."""
-        buffer = np.array(value, dtype=self.dtype)
+        statistics) under `name` and return it; call in ``build`` like `add_parameter`.
+        `Sequential.load_state_dict` writes into it in place."""
+        buffer = np.array(value, dtype=self._building("add_buffer", name))
         self.__dict__.setdefault("_buffers", {})[name] = buffer
         return buffer
+
+    def _building(self, method, name):
+        """The dtype being built, after checking that `name` is new in this layer."""
+        if "dtype" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.{method}({name!r}) must be called in build(rng, dtype), "
+                               "after super().build(rng, dtype)")
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"{method} needs a name like 'weight' (letters, digits, _), got {describe(name)}")
+        taken = {**self.__dict__.get("_parameters", {}), **self.__dict__.get("_buffers", {})}
+        if name in taken:
+            raise ValueError(f"{type(self).__name__} already has a parameter or buffer named {name!r}: "
+                             "the state dict names each array once")
+        return self.dtype
 
     # --- the protocol ------------------------------------------------------------------------
 
@@ -152,7 +172,11 @@ class Layer:
 
     def set_rng(self, rng):
         """Hand the layer the generator it draws from in training (Dropout's masks); a copy
-        of the network for another thread gets its own. Layers that draw nothing ignore it."""
+        of the network for another thread gets its own. The default replaces an ``rng``
+        attribute kept from ``build`` (the first release's convention, which Dropout follows);
+        layers that keep none draw nothing and ignore it."""
+        if "rng" in self.__dict__:
+            self.rng = rng
 
     def set_reduction(self, reduction):
         """Hand the layer a `Reduction`: how to sum over the whole batch when its rows are

@@ -76,10 +76,7 @@ class Dropout(Layer):
 
     def build(self, rng, dtype):
         super().build(rng, dtype)
-        self.rng = rng
-
-    def set_rng(self, rng):
-        self.rng = rng
+        self.rng = rng                       # the masks' generator (`Layer.set_rng` replaces it)
 
     def forward(self, x, training=False):
         if not training or self.rate == 0.0:

@@ -153,8 +153,9 @@ class ThreadedBatches:
         self.seeded = True
 
     def _draws_in_training(self):
-        """Whether some layer takes a generator for training (overrides `Layer.set_rng`)."""
-        return any(type(layer).set_rng is not Layer.set_rng for layer in self.model.layers)
+        """Whether some layer takes a generator for training: it keeps one from ``build``
+        (an ``rng`` attribute, as Dropout does) or handles `Layer.set_rng` itself."""
+        return any("rng" in vars(layer) or type(layer).set_rng is not Layer.set_rng for layer in self.model.layers)
 
     def gradient(self, X_batch, y_batch):
         """Forward, loss and backward of one batch, its rows split over the replicas. Leaves
