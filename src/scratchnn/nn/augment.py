@@ -92,10 +92,11 @@ class RandomFlip(_RandomImageLayer):
 
     def _flip(self, array):
         """array with image n flipped along axis a where ``flipped[n, column of a]``."""
+        out = array.copy()                                                # y[n] = x[n], ...
         for column, axis in enumerate(self.axes):
-            chosen = self.flipped[:, column].reshape(-1, 1, 1, 1)
-            array = np.where(chosen, np.flip(array, axis=axis), array)    # y[n] = flip(x[n]) or x[n]
-        return array
+            chosen = self.flipped[:, column]
+            out[chosen] = np.flip(out[chosen], axis=axis)                 # ... flipped where drawn
+        return out
 
     def get_config(self):
         return {"mode": self.mode}
@@ -133,8 +134,9 @@ class RandomTranslation(_RandomImageLayer):
 
     def __init__(self, max_shift=2, fill_value=0.0):
         self.max_shift = pair("max_shift", max_shift, minimum=0)
-        if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real) \
-                or not math.isfinite(fill_value):
+        if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real):
+            raise TypeError(f"fill_value must be a number, got {describe(fill_value)}")
+        if not math.isfinite(fill_value):
             raise ValueError(f"fill_value must be a finite number, got {describe(fill_value)}")
         self.fill_value = float(fill_value)
         self.shifts = None
