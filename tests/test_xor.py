@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import scratchnn as sn
-from scratchnn.xor import X, Y, blog_script, train_xor
+from scratchnn.xor import X, Y, blog_script, train_xor, train_xor_seeds
 
 
 def blog_net(seed):
@@ -26,8 +26,11 @@ def test_initial_weights_are_the_blogs_draws():
 @pytest.mark.slow
 def test_the_issue_example_reproduces_the_blog_over_many_seeds():
     """The public API call of the issue, over 30 seeds: weights after 10,000 epochs and the
-    blog's printed predictions (the forward pass before the last update) agree to 1e-9."""
+    blog's printed predictions (the forward pass before the last update) agree to 1e-9;
+    `train_xor`'s predictions come from the batched `train_xor_seeds`, which gives each seed
+    the numbers `train_xor` gives it (tests/test_first_hour_xor.py)."""
     worst = 0.0
+    runs = train_xor_seeds(range(30), blog=True)
     for seed in range(30):
         printed, blog_weights = blog_script(seed)
         net = blog_net(seed)
@@ -36,8 +39,7 @@ def test_the_issue_example_reproduces_the_blog_over_many_seeds():
         assert len(history.history["loss"]) == 10_000
         for ours, theirs in zip(net.parameters(), blog_weights):
             worst = max(worst, np.abs(ours.value.reshape(theirs.shape) - theirs).max())
-        result = train_xor(seed=seed, blog=True)
-        worst = max(worst, np.abs(result.predictions - printed).max())
+        worst = max(worst, np.abs(runs.predictions[seed] - printed).max())
     assert worst < 1e-9, worst
 
 
@@ -53,10 +55,21 @@ def test_blog_loss_curve_matches_the_blogs_formula():
     np.testing.assert_allclose(np.array(history.history["loss"]) / 4, losses, rtol=1e-12)
 
 
-@pytest.mark.slow
 def test_default_configuration_solves_xor_from_every_seed_0_to_999():
-    unsolved = [seed for seed in range(1000) if not train_xor(seed=seed).solved]
-    assert unsolved == []
+    assert train_xor_seeds(range(1000)).failed == []
+
+
+@pytest.mark.slow
+def test_blog_settings_solve_xor_from_887_of_seeds_0_to_999():
+    """The README's figure, `scratchnn xor --blog --seeds 1000`."""
+    assert int(train_xor_seeds(range(1000), blog=True).solved.sum()) == 887
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("blog", [False, True])
+def test_batched_seeds_0_to_99_fail_where_the_per_seed_loop_fails(blog):
+    per_seed = [seed for seed in range(100) if not train_xor(seed=seed, blog=blog).solved]
+    assert train_xor_seeds(range(100), blog=blog).failed == per_seed
 
 
 def test_blog_settings_fail_for_some_seeds():

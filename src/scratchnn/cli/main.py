@@ -32,7 +32,7 @@ from .train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
 from .use import run_evaluate, run_predict, run_summary
 from ..optim import OPTIMIZERS
 from ..training import DivergedError
-from ..xor import BLOG, DEFAULT, train_xor
+from ..xor import BLOG, DEFAULT, train_xor, train_xor_seeds
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,10 +61,12 @@ def build_parser():
     xor.add_argument("--blog", action="store_true", help="use the blog's exact settings")
     xor.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     xor.add_argument("--seeds", type=_positive_int, metavar="N",
-                     help="run seeds 0..N-1 and print how many solved XOR")
+                     help="train seeds 0..N-1 (all at once) and print how many solved XOR")
     xor.add_argument("--epochs", type=_positive_int, help="number of full-batch epochs")
     xor.add_argument("--hidden", type=_positive_int, help="number of hidden units")
     xor.add_argument("--learning-rate", type=_positive_float, help="learning rate")
+    xor.add_argument("--verbose", type=int, choices=(0, 1), default=1,
+                     help="0 silent, 1 progress on stderr while a long --seeds run trains (default)")
     xor.set_defaults(run=run_xor)
     _add_train(commands)
     _add_evaluate(commands)
@@ -170,6 +172,9 @@ def _add_data_options(parser):
                         help="use only the first N training rows and the first N test rows")
 
 
+_XOR_LONG_RUN = 1_000_000   # network-epochs from which `xor --seeds` shows progress (about a second)
+
+
 def run_xor(args):
     options = {"blog": args.blog, "hidden": args.hidden, "epochs": args.epochs,
                "learning_rate": args.learning_rate}
@@ -186,7 +191,11 @@ def run_xor(args):
         print(f"Final loss: {result.losses[-1]:.6g}")
         print(f"Solved (every prediction within 0.1 of its target): {'yes' if result.solved else 'no'}")
         return 0
-    failed = [seed for seed in range(args.seeds) if not train_xor(seed=seed, **options).solved]
+    # the seeds train as one batched computation (scratchnn.xor.train_xor_seeds), each network
+    # exactly as train_xor trains it; progress shows when the run is long (seeds x epochs)
+    long_run = args.seeds * settings["epochs"] >= _XOR_LONG_RUN
+    runs = train_xor_seeds(range(args.seeds), **options, verbose=int(args.verbose and long_run))
+    failed = runs.failed
     print(f"XOR with {description}")
     print(f"Solved from {args.seeds - len(failed)} of {args.seeds} seeds (0..{args.seeds - 1}).")
     if failed:
