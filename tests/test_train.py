@@ -264,3 +264,31 @@ def test_saved_files_get_the_usual_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (path.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+def test_batch_statistics_check_counts_values_per_channel_not_rows():
+    X = np.random.default_rng(0).normal(size=(17, 1, 6, 6))
+    y = np.random.default_rng(1).integers(0, 2, size=17)
+    net = sn.Sequential(sn.Conv2D(1, 2, 3), sn.BatchNorm(2), sn.ReLU(), sn.Flatten(), sn.Dense(32, 2), seed=0)
+    net.fit(X, y, loss="cross_entropy", optimizer="sgd", batch_size=8, verbose=0)   # last batch: one 4x4 image
+    dense = sn.Sequential(sn.Dense(36, 4), sn.BatchNorm(4), sn.Dense(4, 2), seed=0)
+    with pytest.raises(ValueError, match=r"batch_size=1 leaves batches of shape \(1, 36\)"):
+        dense.fit(X.reshape(17, -1), y, loss="cross_entropy", optimizer="sgd", batch_size=1, verbose=0)
+
+
+def test_diverged_error_says_where():
+    net = sn.Sequential(sn.Dense(2, 1), seed=0, dtype=np.float64)
+    X, y = np.array([[1e200, 1e200]] * 4), np.ones(4)
+    with pytest.raises(sn.DivergedError) as caught:
+        net.fit(X, y, loss="mse", optimizer="sgd", batch_size=2, verbose=0)
+    assert (caught.value.epoch, caught.value.batch) == (1, 1) and not np.isfinite(caught.value.value)
+
+
+def test_a_callback_with_its_own_on_batch_end_on_the_instance_hears_every_batch():
+    seen = []
+    callback = sn.Callback()
+    callback.on_batch_end = lambda training, batch, logs: seen.append(batch)
+    net = sn.Sequential(sn.Dense(2, 1), seed=0)
+    net.fit(np.ones((6, 2)), np.ones(6), loss="mse", optimizer="sgd", batch_size=2, epochs=2, verbose=0,
+            callbacks=[callback])
+    assert seen == [0, 1, 2, 0, 1, 2]

@@ -214,8 +214,8 @@ class _BaseMLP(BaseEstimator):
         the loss stops being finite."""
         try:
             return run_epoch(training, X, targets, order, batch_size, steps)["loss"]
-        except DivergedError:
-            raise ValueError(f"the loss became {steps.value} at batch {steps.batch}: training diverged. "
+        except DivergedError as error:
+            raise ValueError(f"the loss became {error.value} at batch {error.batch}: training diverged. "
                              "The input data may contain large values and need to be "
                              "preprocessed (StandardScaler), or learning_rate_init is too large.") from None
 

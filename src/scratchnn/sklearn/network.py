@@ -169,15 +169,14 @@ def make_optimizer(solver, learning_rate_init, momentum, nesterovs_momentum, bet
     return Adagrad(learning_rate_init)
 
 
-def dense_rows(X, rows):
-    """X[rows] as a dense array (sparse inputs are made dense one batch at a time)."""
-    batch = X[rows]
-    return batch.toarray() if hasattr(batch, "toarray") else batch
+def dense(X):
+    """X as a dense array (sparse inputs are made dense one batch at a time)."""
+    return X.toarray() if hasattr(X, "toarray") else X
 
 
 def predict_outputs(network, X, chunk=8192):
     """The network's outputs for X (inference mode), `chunk` rows at a time."""
     if X.shape[0] <= chunk and not hasattr(X, "toarray"):
         return network.forward(X, training=False)
-    return np.concatenate([network.forward(dense_rows(X, slice(start, start + chunk)), training=False)
+    return np.concatenate([network.forward(dense(X[start:start + chunk]), training=False)
                            for start in range(0, X.shape[0], chunk)])

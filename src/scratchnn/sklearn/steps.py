@@ -12,38 +12,36 @@ and its update adds α · W to the weight gradients, divides every gradient by t
 n and takes the optimizer's step (for `ScikitLearnAdam`, the three fused in one pass).
 """
 
-import contextlib
-
 import numpy as np
 from scipy.special import xlogy          # scikit-learn's own dependency, as scikit-learn calls it
 
 from ..losses import CrossEntropy
 from ..nn.core import Dense
-from .network import ScikitLearnAdam, logits_layers, scale_gradient
+from ..training.strategy import Strategy
+from .network import ScikitLearnAdam, dense, logits_layers, scale_gradient
 
 
-class ScikitLearnSteps:
-    """A `run_epoch` strategy (see `scratchnn.training.loop`) with scikit-learn's loss value
-    and L2 term. `alpha` is the L2 factor (0: none); `value_scale` turns the loss's value per
-    row into scikit-learn's (`network.make_loss`). X batches may be scipy sparse: each is made
-    dense on its own. After a non-finite loss, ``batch`` (1-based) and ``value`` say where."""
+class ScikitLearnSteps(Strategy):
+    """A `run_epoch` strategy (see `scratchnn.training.strategy`) with scikit-learn's loss
+    value and L2 term. `alpha` is the L2 factor (0: none); `value_scale` turns the loss's
+    value per row into scikit-learn's (`network.make_loss`). X batches may be scipy sparse:
+    each is made dense on its own."""
 
     def __init__(self, network, loss, alpha, value_scale):
+        super().__init__(network)
         self.network, self.loss, self.alpha, self.value_scale = network, loss, alpha, value_scale
         self.upto = logits_layers(network)
         self.weights = [layer.weight for layer in network.layers[:self.upto] if isinstance(layer, Dense)]
         self.l2 = l2_factors(network, alpha) if alpha else None
         self.exact_log_loss = isinstance(loss, CrossEntropy)
         self.grad_is_zero = False       # whether the last update left every gradient at 0
-        self.batch, self.value, self.n_rows = 0, None, 0
+        self.n_rows = 0
 
     def new_epoch(self):
         self.grad_is_zero = False
-        self.batch = 0
 
     def gradient(self, X_batch, y_batch):
-        X_batch = X_batch.toarray() if hasattr(X_batch, "toarray") else X_batch   # sparse, one batch
-        self.batch += 1
+        X_batch = dense(X_batch)                                # sparse: one batch at a time
         self.n_rows = n_rows = X_batch.shape[0]
         logits = self.network.forward(X_batch, training=True, upto=self.upto)
         our_value = self.loss.forward(logits, y_batch)          # (also readies loss.backward)
@@ -56,7 +54,6 @@ class ScikitLearnSteps:
         if not self.grad_is_zero:
             self.network.zero_grad()
         self.network.backward(self.loss.backward(), input_grad=False, upto=self.upto)  # x^T · δ, Σ δ
-        self.value = value
         return value, logits
 
     def update(self, optimizer):
@@ -67,12 +64,6 @@ class ScikitLearnSteps:
         else:
             scale_gradient(parameter.grad, parameter.value, self.l2, self.n_rows)
             optimizer.step([parameter])
-
-    def running(self):
-        return contextlib.nullcontext()
-
-    def close(self):
-        pass
 
 
 def scikit_learn_log_loss(exps, sums, labels, weights, alpha):

@@ -9,20 +9,12 @@ One epoch: shuffle (with the model's seed), then for each mini-batch
 
 then validation, metrics, callbacks. Everything is checked before the first batch.
 
-How a batch's loss and gradient are computed is a *strategy*, an object with
-
-    new_epoch()                          called at the start of each epoch, after the shuffle
-    gradient(X_batch, y_batch)           -> (loss value, outputs); leaves dL/dθ in the parameters
-    update(optimizer)                    one step of the optimizer from that gradient
-    running()                            a context the epoch's batches run in
-    close()                              called once training ends
-
-`Steps` is the textbook one above; `scratchnn.training.parallel.ThreadedBatches` splits
-each batch over threads, and the scikit-learn estimators bring their own (scikit-learn's L2
-term and loss value). They all run in `run_epoch`, the one batch loop.
+How a batch's loss and gradient are computed is a *strategy* (a `Strategy`): `Steps` is
+the textbook one above; `scratchnn.training.parallel.ThreadedBatches` splits each batch over
+threads, and the scikit-learn estimators bring their own (scikit-learn's L2 term and loss
+value). They all run in `run_epoch`, the one batch loop.
 """
 
-import contextlib
 import math
 
 import numpy as np
@@ -36,10 +28,17 @@ from .callbacks import Callback, ProgressLogger
 from .checkpoint import read_checkpoint
 from .history import History
 from .parallel import ThreadedBatches, check_threads
+from .strategy import Steps, Strategy  # noqa: F401  (Strategy: the protocol strategies follow)
 
 
 class DivergedError(RuntimeError):
-    """Training produced a loss that is NaN or infinite; the model keeps its last finite weights."""
+    """Training produced a loss that is NaN or infinite; the model keeps its last finite weights.
+
+    ``epoch`` and ``batch`` (counted from 1) say where, ``value`` is the loss."""
+
+    def __init__(self, message, epoch=None, batch=None, value=None):
+        super().__init__(message)
+        self.epoch, self.batch, self.value = epoch, batch, value
 
 
 class Training:
@@ -61,9 +60,9 @@ class CallbackList:
 
     def __init__(self, callbacks=()):
         self.callbacks = sorted(callbacks, key=lambda callback: callback.runs_last)
-        # only the callbacks that override on_batch_end are called for every batch
+        # every batch calls only the callbacks that have an on_batch_end of their own
         self.batch_listeners = [c for c in self.callbacks
-                                if type(c).on_batch_end is not Callback.on_batch_end]
+                                if getattr(c.on_batch_end, "__func__", None) is not Callback.on_batch_end]
 
     def __iter__(self):
         return iter(self.callbacks)
@@ -90,32 +89,6 @@ class CallbackList:
     def train_end(self, training):
         for callback in self.callbacks:
             callback.on_train_end(training)
-
-
-class Steps:
-    """The textbook strategy: the model computes each batch's loss and gradient itself."""
-
-    def __init__(self, model, loss):
-        self.model, self.loss = model, loss
-
-    def new_epoch(self):
-        pass
-
-    def gradient(self, X_batch, y_batch):
-        outputs = self.model.forward(X_batch, training=True)          # forward pass
-        value = self.loss.forward(outputs, y_batch)                  # how wrong
-        self.model.zero_grad()
-        self.model.backward(self.loss.backward(), input_grad=False)  # backpropagation
-        return value, outputs
-
-    def update(self, optimizer):
-        optimizer.step([self.model.flat_parameter])   # one update over all weights at once (model._gather)
-
-    def running(self):
-        return contextlib.nullcontext()
-
-    def close(self):
-        pass
 
 
 def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
@@ -216,7 +189,8 @@ def run_epoch(training, X, y, order, batch_size, steps, metrics=(), threshold=0.
             value, outputs = steps.gradient(X_batch, y_batch)
             if not math.isfinite(value):
                 raise DivergedError(f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
-                                    "stopped with the last finite weights (try a smaller learning_rate)")
+                                    "stopped with the last finite weights (try a smaller learning_rate)",
+                                    epoch=epoch + 1, batch=batch + 1, value=value)
             n_rows = X_batch.shape[0]
             sums["loss"] += float(value) * n_rows
             for name in metrics:
@@ -286,13 +260,18 @@ def _class_labels(y, loss):
 
 
 def _check_batch_statistics(model, shape, batch_size):
-    """Layers that normalize with batch statistics need two values per channel in a
-    training batch: refuse, before any work, a split whose last batch would hold one row."""
-    norms, n_samples = [layer for layer in model.layers if layer.uses_batch_statistics], shape[0]
-    if n_samples % batch_size == 1 and norms:
-        raise ValueError(f"batch_size={batch_size} leaves a last batch of shape {(1, *shape[1:])} out of "
-                         f"{n_samples} rows, "
-                         f"and {norms[0]!r} cannot normalize a single row: choose another batch_size")
+    """Layers that normalize with batch statistics (BatchNorm) need two values per channel in
+    a training batch: refuse, before any work, a split whose smallest batch gives one of them
+    a single value per channel (one row after a Dense layer; one row of 1x1 images)."""
+    n_samples = shape[0]
+    rows = n_samples % batch_size or batch_size                   # the smallest batch of the split
+    inputs = [shape[1:]] + [out[1:] for out in model.output_shapes(shape[1:])[:-1]]
+    for layer, sample in zip(model.layers, inputs):
+        if layer.uses_batch_statistics and rows * int(np.prod(sample[1:], dtype=np.int64)) < 2:
+            what = f"a last batch of shape {(rows, *shape[1:])} out of {n_samples} rows" if rows < batch_size \
+                else f"batches of shape {(rows, *shape[1:])}"
+            raise ValueError(f"batch_size={batch_size} leaves {what}, and {layer!r} cannot normalize "
+                             "a single value per channel: choose another batch_size")
 
 
 def _check_callbacks(callbacks):

@@ -39,6 +39,7 @@ import numpy as np
 from .._checks import positive_int
 from ..nn.base import Layer, Reduction
 from ..nn.conv import Conv2D
+from .strategy import Strategy
 
 
 def check_threads(threads):
@@ -98,9 +99,9 @@ class ThreadReduction(Reduction):
         return self.group.sum(self.index, array)
 
 
-class ThreadedBatches:
-    """Replicas of `model`, a thread pool, and `step`, which computes one batch's loss and
-    gradient across them (see the module's docstring).
+class ThreadedBatches(Strategy):
+    """A `Strategy`: replicas of `model`, a thread pool, and `gradient`, which computes one
+    batch's loss and gradient across them (see the module's docstring).
 
     >>> batches = ThreadedBatches(net, sn.CrossEntropy(), threads=2)
     >>> with batches.one_blas_thread():
@@ -111,7 +112,8 @@ class ThreadedBatches:
     def __init__(self, model, loss, threads):
         from threadpoolctl import ThreadpoolController
 
-        self.model, self.threads = model, threads
+        super().__init__(model)
+        self.threads = threads
         self.replicas = [model] + [_replica(model) for _ in range(threads - 1)]
         self.seeded = False
         self.losses = [loss] + [copy.deepcopy(loss) for _ in range(threads - 1)]
@@ -123,9 +125,6 @@ class ThreadedBatches:
     def running(self):
         """The epoch's context: BLAS uses one thread per call (each replica is one thread)."""
         return self.one_blas_thread()
-
-    def update(self, optimizer):
-        optimizer.step([self.model.flat_parameter])
 
     def one_blas_thread(self):
         """A context in which BLAS uses one thread per call (each replica is one thread)."""
@@ -229,8 +228,10 @@ def _outcome(function, *args):
 
 def _replica(model):
     """A copy of `model` with its own layers, activations and gradients, whose weights are
-    the model's own arrays (views); its Dropout layers get their generators in `new_epoch`."""
-    replica = copy.deepcopy(model)          # Sequential.__setstate__ gives it its own flat buffers
+    the model's own arrays (views); its layers get their generators in `new_epoch`. The
+    model's optimizer and loss are not copied (the replica needs neither)."""
+    leave_out = {id(model.optimizer): None, id(model.loss): None} if model.optimizer is not None else {}
+    replica = copy.deepcopy(model, leave_out)   # Sequential.__setstate__ gives it its own flat buffers
     for own, shared in zip(replica.parameters(), model.parameters()):
         own.value = shared.value
     replica.flat_parameter.value = model.flat_parameter.value

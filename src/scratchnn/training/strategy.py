@@ -1,0 +1,50 @@
+"""Strategies: how the one batch loop (`scratchnn.training.loop.run_epoch`) computes a
+batch's loss and gradient and takes a step. `Steps` is the textbook one; data-parallel
+threads (`scratchnn.training.parallel.ThreadedBatches`) and the scikit-learn estimators
+(`scratchnn.sklearn.steps`) are the others."""
+
+import contextlib
+
+
+class Strategy:
+    """How `run_epoch` computes one batch's loss and gradient and takes a step; subclasses
+    write ``gradient`` and keep the defaults that fit them.
+
+    ``model`` is the network trained (its ``flat_parameter`` holds every weight)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def new_epoch(self):
+        """Called at the start of each epoch, after the epoch's shuffle."""
+
+    def gradient(self, X_batch, y_batch):
+        """Forward, loss and backward of one batch: return (loss value, outputs), and leave
+        dL/dθ in the model's parameters."""
+        raise NotImplementedError
+
+    def update(self, optimizer):
+        """One step of the optimizer from that gradient, over all weights at once (model._gather)."""
+        optimizer.step([self.model.flat_parameter])
+
+    def running(self):
+        """A context the epoch's batches run in."""
+        return contextlib.nullcontext()
+
+    def close(self):
+        """Called once, when training ends."""
+
+
+class Steps(Strategy):
+    """The textbook strategy: the model computes each batch's loss and gradient itself."""
+
+    def __init__(self, model, loss):
+        super().__init__(model)
+        self.loss = loss
+
+    def gradient(self, X_batch, y_batch):
+        outputs = self.model.forward(X_batch, training=True)          # forward pass
+        value = self.loss.forward(outputs, y_batch)                  # how wrong
+        self.model.zero_grad()
+        self.model.backward(self.loss.backward(), input_grad=False)  # backpropagation
+        return value, outputs
