@@ -1,5 +1,7 @@
 """fit's training features: validation, metrics, callbacks, schedules, checkpoints, resume."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -292,3 +294,23 @@ def test_a_callback_with_its_own_on_batch_end_on_the_instance_hears_every_batch(
     net.fit(np.ones((6, 2)), np.ones(6), loss="mse", optimizer="sgd", batch_size=2, epochs=2, verbose=0,
             callbacks=[callback])
     assert seen == [0, 1, 2, 0, 1, 2]
+
+
+def test_a_checkpoint_with_a_damaged_training_state_is_refused_by_name(tmp_path):
+    from scratchnn import serialization
+
+    X, y = np.random.default_rng(0).normal(size=(8, 2)), np.arange(8) % 2
+    path = tmp_path / "checkpoint.npz"
+    net = sn.Sequential(sn.Dense(2, 2), seed=0)
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0, callbacks=[sn.ModelCheckpoint(path)])
+    arrays = dict(np.load(path))
+    config = json.loads(arrays.pop("__config__").tobytes())
+    state = json.loads(arrays["__training__"].tobytes())
+    del state["optimizer"]["iterations"], state["epoch"]
+    arrays["__training__"] = serialization.json_array(state)
+    config["checksums"] = serialization.checksums(arrays)
+    arrays["__config__"] = serialization.json_array(config)
+    np.savez(path, **arrays)
+    with pytest.raises(ValueError, match=r"__training__\) is missing or has wrong entries: epoch, optimizer\.iterations"):
+        sn.Sequential(sn.Dense(2, 2), seed=0).fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0,
+                                                  callbacks=[sn.ModelCheckpoint(path)], resume_from=path)

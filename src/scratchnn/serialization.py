@@ -10,7 +10,7 @@ Writing is atomic (`scratchnn._files`). Checkpoints (`scratchnn.training.checkpo
 model files with more arrays: the training state.
 
 >>> save(net, "xor.npz")                    # or net.save("xor.npz")
->>> config, arrays = read_model_file("xor.npz")
+>>> config, weights, training_state = read_model_file("xor.npz")
 """
 
 import hashlib
@@ -192,11 +192,8 @@ def read_config(path, raw):
     """Decode and check the JSON configuration array of a model file."""
     if raw is None:
         raise ValueError(f"{path!r} is not a scratchnn model file: it has no __config__ entry")
-    try:
-        config = json.loads(raw.astype(np.uint8).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path!r}: the configuration is not valid JSON: {error}") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+    config = read_json(path, raw, "the configuration (__config__)")
+    if config.get("format") != FORMAT:
         raise ValueError(f"{path!r} is not a scratchnn model file (format {describe(config)})")
     if config.get("version") != VERSION:
         raise ValueError(f"{path!r} has format version {config.get('version')!r}; this scratchnn reads {VERSION}")

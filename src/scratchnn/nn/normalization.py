@@ -6,8 +6,9 @@ In training, each channel is normalized with the mean and variance of the batch,
 
 and running estimates of μ and σ² are kept for inference, where the batch statistics are
 replaced by them. γ (``weight``) and β (``bias``) are trainable `Parameter`s; the running
-statistics are not trained, so they are plain arrays ("buffers"), which `get_buffers` and
-`set_buffers` expose to the code that saves and loads models.
+statistics are not trained, so they are plain arrays ("buffers", registered with
+`Layer.add_buffer`), which ``state_dict()`` saves with the weights and ``load_state_dict``
+writes back in place.
 
 >>> norm = BatchNorm(3)
 >>> norm.build(np.random.default_rng(0), np.float64)
@@ -37,8 +38,9 @@ class BatchNorm(Layer):
     y = γ · (x − running_mean) / √(running_var + ε) + β. γ starts at 1, β at 0, the running
     mean at 0 and the running variance at 1.
 
-    ``get_buffers()`` returns ``{"running_mean": ..., "running_var": ...}`` and
-    ``set_buffers(buffers)`` copies such a dict back in: save and load them with the weights.
+    ``get_buffers()`` returns ``{"running_mean": ..., "running_var": ...}``, the arrays a
+    model file keeps beside the weights; ``set_buffers(buffers)`` copies such a dict back in
+    (for a layer used on its own; a model's `load_state_dict` does it for every layer).
 
     >>> norm = BatchNorm(16)            # e.g. after Conv2D(8, 16, 3)
     >>> norm.build(np.random.default_rng(0), np.float32)

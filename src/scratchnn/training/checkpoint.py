@@ -42,9 +42,14 @@ def _resumable(callbacks):
     return [c for c in callbacks if c.checkpointed]
 
 
+def rng_kind(rng):
+    """"RandomState" or "Generator": the two kinds of generator a model may draw from."""
+    return "RandomState" if isinstance(rng, np.random.RandomState) else "Generator"
+
+
 def rng_state(rng):
     """The state of a Generator or RandomState as JSON-friendly values."""
-    if isinstance(rng, np.random.RandomState):
+    if rng_kind(rng) == "RandomState":
         state = rng.get_state(legacy=False)
         state["state"]["key"] = state["state"]["key"].tolist()
         return {"kind": "RandomState", "state": state}
@@ -53,7 +58,7 @@ def rng_state(rng):
 
 def set_rng_state(rng, saved):
     """Put back a state given by `rng_state` into a generator of the same kind."""
-    kind = "RandomState" if isinstance(rng, np.random.RandomState) else "Generator"
+    kind = rng_kind(rng)
     if saved["kind"] != kind:
         raise ValueError(f"the checkpoint's random generator is a {saved['kind']}, the model's a {kind}")
     state = saved["state"]
@@ -97,7 +102,7 @@ def read_checkpoint(path, model, optimizer, callbacks):
     if raw is None:
         raise ValueError(f"{path!r} is a model file without training state; resume_from needs a "
                          "checkpoint written by ModelCheckpoint")
-    state = read_json(path, raw, "__training__")
+    state = _check_training_state(path, read_json(path, raw, "__training__"))
     arrays = {**weights, **training_state}
     own = model.get_config()
     if config["layers"] != own["layers"] or config["dtype"] != own["dtype"]:
@@ -110,8 +115,28 @@ def read_checkpoint(path, model, optimizer, callbacks):
     given = [type(c).__name__ for c in sorted(_resumable(callbacks), key=lambda c: c.runs_last)]
     if saved != given:
         raise ValueError(f"{path!r} was written with callbacks {saved}, but fit got {given}")
-    kind = "RandomState" if isinstance(model.rng, np.random.RandomState) else "Generator"
+    kind = rng_kind(model.rng)
     if state["rng"]["kind"] != kind:
         raise ValueError(f"{path!r} was trained with a {state['rng']['kind']} seed, this model has a "
                          f"{kind}: build it with the same kind of seed to resume")
     return Checkpoint(path, arrays, state)
+
+
+def _check_training_state(path, state):
+    """The checkpoint's ``__training__`` entry, with every key resuming reads, of the right kind."""
+    expected = {"epoch": int, "history": dict, "history_epochs": list, "rng": dict, "optimizer": dict,
+                "callbacks": list}
+    wrong = [key for key, kind in expected.items() if not isinstance(state.get(key), kind)]
+    optimizer, rng = state.get("optimizer"), state.get("rng")
+    if isinstance(optimizer, dict):
+        wrong += [f"optimizer.{key}" for key, kind in (("class", str), ("learning_rate", (int, float)),
+                                                        ("iterations", int)) if not isinstance(optimizer.get(key), kind)]
+    if isinstance(rng, dict) and rng.get("kind") not in ("RandomState", "Generator"):
+        wrong.append("rng.kind")
+    if isinstance(state.get("callbacks"), list) and not all(
+            isinstance(c, dict) and isinstance(c.get("class"), str) for c in state["callbacks"]):
+        wrong.append("callbacks")
+    if wrong:
+        raise ValueError(f"{path!r}: the training state (__training__) is missing or has wrong entries: "
+                         f"{', '.join(wrong)}; it was not written by ModelCheckpoint")
+    return state
