@@ -6,7 +6,7 @@ never leaves a half-written file where a good one was.
 """
 
 import os
-import tempfile
+import secrets
 
 from ._checks import file_path
 
@@ -27,13 +27,12 @@ def write_atomically(path, write, make_parents=False):
     elif not os.path.isdir(directory):
         raise ValueError(f"cannot write {path!r}: directory {directory!r} does not exist")
     prefix = f".{os.path.basename(path)}.tmp-"
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=prefix)
+    temporary = os.path.join(directory, prefix + secrets.token_hex(8))
     try:
-        with os.fdopen(handle, "wb") as file:
+        with open(temporary, "xb") as file:        # a new file with the usual mode (the umask's)
             write(file)
             file.flush()
             os.fsync(file.fileno())
-        os.chmod(temporary, 0o666 & ~_umask())      # mkstemp makes it 0600; give it the usual mode
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -43,9 +42,3 @@ def write_atomically(path, write, make_parents=False):
         if name.startswith(prefix):
             os.remove(os.path.join(directory, name))
     return path
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
