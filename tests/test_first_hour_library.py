@@ -11,6 +11,7 @@ import pytest
 
 import scratchnn as sn
 from scratchnn.kernels import _numba
+from scratchnn.model import from_model_file
 
 
 # --- Numba is imported when a kernel is first used, not with scratchnn -------------------------
@@ -217,3 +218,125 @@ def test_cosine_annealing_arguments_are_checked():
         sn.CosineAnnealingLR(T_max=2.5)
     with pytest.raises(ValueError, match=r"min_lr must be a finite number >= 0, got -1"):
         sn.CosineAnnealingLR(5, min_lr=-1)
+
+
+# --- class names are checked when assigned -----------------------------------------------------
+
+def _classifier(outputs=10, inputs=4):
+    return sn.Sequential(sn.Dense(inputs, 8), sn.ReLU(), sn.Dense(8, outputs), seed=0)
+
+
+def test_class_names_with_an_ellipsis_are_refused_on_assignment():
+    net = _classifier()
+    with pytest.raises(TypeError, match=r"classes\[2\] must be a str or int name \(saved as JSON\), got "
+                                        r"Ellipsis.*sn.datasets.FASHION_MNIST_CLASSES"):
+        net.classes = ["T-shirt/top", "Trouser", ...]
+    assert net.classes is None
+
+
+def test_too_few_class_names_are_refused_on_assignment():
+    net = _classifier()
+    with pytest.raises(ValueError, match=r"classes has 3 names, but the network has 10 output columns: "
+                                         r"give 10 names, one per output"):
+        net.classes = ["cat", "dog", "emu"]
+    with pytest.raises(ValueError, match=r"network has 1 output column: give 2 names \(output > 0.5"):
+        _classifier(outputs=1).classes = ["yes"]
+
+
+@pytest.mark.parametrize("names, error, fragment", [
+    ("abc", TypeError, r"classes must be a list of class names \(str or int\), one per output, or None, got 'abc'"),
+    ([1.5, 2.5], TypeError, r"classes\[0\] must be a str or int name"),
+    (["a", "b", "a"], ValueError, r"classes has 'a' twice \(at 0 and 2\)"),
+])
+def test_class_names_must_be_distinct_str_or_int(names, error, fragment):
+    with pytest.raises(error, match=fragment):
+        _classifier(outputs=len(names) if isinstance(names, list) else 3).classes = names
+
+
+def test_class_names_of_the_data_sets_and_of_numpy_are_kept_as_json_values(tmp_path):
+    net = _classifier()
+    net.classes = sn.datasets.FASHION_MNIST_CLASSES
+    assert net.classes == list(sn.datasets.FASHION_MNIST_CLASSES)
+    net.classes = sn.datasets.MNIST_CLASSES
+    assert net.classes == [str(digit) for digit in range(10)]
+    net.classes = np.arange(10)
+    assert net.classes == list(range(10)) and all(type(name) is int for name in net.classes)
+    net.save(tmp_path / "m.npz")
+    assert sn.load(tmp_path / "m.npz").classes == list(range(10))
+    binary = _classifier(outputs=1)
+    binary.classes = ["no", "yes"]
+    assert list(binary.predict_classes(np.zeros((2, 4)))) in (["no", "no"], ["yes", "yes"])
+
+
+def test_class_names_for_a_network_of_unknown_width_are_checked_by_predict_classes():
+    net = sn.Sequential(sn.Conv2D(1, 2, 3), sn.Flatten(), seed=0)     # outputs 2·(H−2)·(W−2) columns
+    net.classes = ["a", "b", "c"]                                       # unknown width: accepted
+    with pytest.raises(ValueError, match=r"classes has 3 names, but the network has 8 output columns"):
+        net.predict_classes(np.zeros((1, 1, 4, 4)))
+
+
+def test_a_pickled_network_keeps_its_class_names():
+    import pickle
+
+    net = _classifier(outputs=3)
+    net.classes = ["cat", "dog", "emu"]
+    assert pickle.loads(pickle.dumps(net)).classes == ["cat", "dog", "emu"]
+
+
+# --- predict warns about inputs far outside the training range ---------------------------------
+
+def _pixels():
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 4)).astype(np.float32)                 # "pixels / 255", in [0, 1]
+    return X, (X.sum(axis=1) > 2).astype(int)
+
+
+def _trained():
+    X, y = _pixels()
+    net = _classifier(outputs=2)
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0)
+    return net, X
+
+
+def test_predict_warns_once_about_raw_pixels_for_a_model_trained_on_0_1():
+    net, X = _trained()
+    assert net.input_range == (float(X.min()), float(X.max()))
+    with pytest.warns(UserWarning, match=r"X holds values from [\d.]+ to 25\d\.\d, far outside the range the model "
+                                         r"was trained on, 0\.00\d+ to 0\.99\d+: .*divide them by 255") as caught:
+        net.predict_classes(X * 255)
+    assert len(caught) == 1
+
+
+def test_predict_stays_quiet_for_inputs_near_the_training_range():
+    net, X = _trained()
+    net.predict(X)
+    net.predict(np.clip(X * 1.8 - 0.4, -0.5, 1.5))    # within one width beyond the range
+    sn.Sequential(sn.Dense(4, 2), seed=0).predict(X * 255)   # untrained: no range, no warning
+
+
+def test_the_training_range_is_saved_and_files_without_it_load(tmp_path):
+    net, X = _trained()
+    net.save(tmp_path / "m.npz")
+    loaded = sn.load(tmp_path / "m.npz")
+    assert loaded.input_range == net.input_range
+    with pytest.warns(UserWarning, match="far outside the range"):
+        loaded.predict(X * 255)
+    untrained = _classifier(outputs=2)
+    untrained.save(tmp_path / "u.npz")
+    assert "input_range" not in untrained.get_config() and sn.load(tmp_path / "u.npz").input_range is None
+
+
+def test_a_checkpoint_records_the_training_range(tmp_path):
+    X, y = _pixels()
+    net = _classifier(outputs=2)
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=1, verbose=0,
+            callbacks=[sn.ModelCheckpoint(tmp_path / "ck.npz")])
+    assert sn.load(tmp_path / "ck.npz").input_range == net.input_range
+
+
+def test_a_wrong_training_range_in_a_file_is_a_clear_error():
+    config = _classifier(outputs=2).get_config()
+    weights = _classifier(outputs=2).state_dict()
+    for bad in ([1.0], [2.0, 1.0], ["a", 1.0], [0.0, float("nan")]):
+        with pytest.raises(ValueError, match=r"'f.npz': input_range must be \[low, high\], finite, low <= high"):
+            from_model_file("f.npz", {**config, "input_range": bad}, weights)

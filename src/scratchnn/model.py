@@ -6,7 +6,10 @@
 >>> net.save("xor.npz"); same = load("xor.npz")
 """
 
+import math
+import numbers
 import sys
+import warnings
 
 import numpy as np
 
@@ -16,6 +19,7 @@ from .losses import CrossEntropy
 from .metrics import predicted_classes
 from .nn.base import Parameter, check_layer, check_registered
 from .nn.core import Dense, Flatten, Standardize
+from .training.callbacks import RecordInputRange
 
 
 PREDICT_BATCH = 2048      # rows per forward pass in predict when no batch_size is given
@@ -57,13 +61,28 @@ class Sequential:
         self.loss = None
         self.optimizer = None
         self.classes = None      # class names for the output columns, kept in the model file
+        self.input_range = None  # (lowest, highest) entry of the inputs of the last fit, kept too
         self.input_shape = None  # one sample's shape in the last forward pass (for summary)
 
     def __setstate__(self, state):
         """After pickle or copy.deepcopy each parameter holds its own array instead of a view
-        of the shared buffer: gather them into one buffer again."""
+        of the shared buffer: gather them into one buffer again (older pickles: their classes
+        are the property's, their input range unknown)."""
+        state = {"input_range": None, **state, "_classes": state.get("_classes", state.pop("classes", None))}
         self.__dict__.update(state)
         self.flat_parameter = _gather(self._parameters, self.dtype)
+
+    @property
+    def classes(self):
+        """The output classes' names (saved with the model, given by `predict_classes`), or
+        None. Assigned as a list, tuple or 1-D array of distinct str or int names, one per
+        output column (two for a single column), checked then (TypeError, ValueError) or, when
+        the output width is unknown until an input is, by `predict_classes`."""
+        return self._classes
+
+    @classes.setter
+    def classes(self, names):
+        self._classes = None if names is None else self._check_classes(names, self._output_width())
 
     # --- the network as a function -----------------------------------------------------
 
@@ -134,11 +153,15 @@ class Sequential:
             value[...] = checked[name]
 
     def get_config(self):
-        """The architecture as JSON-friendly values: the layers' classes and arguments."""
-        return {"dtype": self.dtype.name,
-                "classes": self.classes,
-                "layers": [{"class": check_registered(layer), "config": layer.get_config()}
-                           for layer in self.layers]}
+        """The architecture as JSON-friendly values: the layers' classes and arguments, the
+        class names, and the training inputs' range when a `fit` recorded one."""
+        config = {"dtype": self.dtype.name,
+                  "classes": self.classes,
+                  "layers": [{"class": check_registered(layer), "config": layer.get_config()}
+                             for layer in self.layers]}
+        if self.input_range is not None:
+            config["input_range"] = list(self.input_range)
+        return config
 
     # --- training --------------------------------------------------------------------------
 
@@ -153,7 +176,8 @@ class Sequential:
         - ``validation_data=(X_val, y_val)``, or ``validation_split=0.1`` to hold out 10% of the
           rows, shuffled with the seed and stratified for class labels; logs ``val_*``.
         - ``metrics=["accuracy"]`` (also "mae", "mse"); ``callbacks=[EarlyStopping(...), ...]``.
-        - ``verbose``: 0 silent, 1 a progress bar on a terminal, 2 one line per epoch.
+        - ``verbose``: 0 silent, 1 a progress bar on a terminal, 2 one line per epoch (see
+          `ProgressLogger` for what prints where stderr is not a terminal).
         - ``resume_from=path``: continue from a `ModelCheckpoint` file up to ``epochs`` in all,
           exactly as if training had never stopped (same seed, same data, same arguments).
         - ``threads=2``: split each batch over 2 threads, one replica of the network each, and
@@ -164,7 +188,12 @@ class Sequential:
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;
         the weights are then the last finite ones: the current weights if they are finite,
         else those at the start of that epoch.
+
+        Once the arguments are checked, ``input_range`` becomes X's lowest and highest entry
+        (saved with the model): `predict` warns about inputs far outside it.
         """
+        if callbacks is None or isinstance(callbacks, (list, tuple)):   # else training.fit says why not
+            callbacks = [*(callbacks or ()), RecordInputRange(X)]
         return training.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, verbose=verbose, validation_data=validation_data,
                          validation_split=validation_split, metrics=metrics, callbacks=callbacks,
@@ -212,11 +241,17 @@ class Sequential:
         Rows go through in batches of ``batch_size``; None means batches of
         `PREDICT_BATCH` (2048) rows, which keeps a CNN's activations for 10,000 images from
         needing gigabytes, and is faster for an MLP too (the batch stays in cache).
+
+        A UserWarning (once a call) when X reaches beyond ``input_range``, the training
+        inputs' [low, high], by more than its width (or by max(|low|, 1) if low = high), as raw
+        0-255 pixels do for a model trained on pixels / 255.
         """
         X = as_float_array("X", X, self.dtype)
         batch_size = positive_int("batch_size", batch_size, allow_none=True) or PREDICT_BATCH
         if X.ndim < 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
+        if self.input_range is not None:
+            _warn_if_far_outside(X, self.input_range)
         if batch_size >= len(X):
             return self._output_of("X", X)          # inference changes nothing: no dry run needed
         return np.concatenate([self._output_of("X", X[start:start + batch_size])
@@ -229,9 +264,13 @@ class Sequential:
 
     def predict_classes(self, X, batch_size=None):
         """Predicted class for each row: argmax of the outputs (or output > 0.5 for a single
-        output column), mapped to ``self.classes`` when the model has class names."""
-        indices = predicted_classes(self.predict(X, batch_size=batch_size))
-        return np.asarray(self.classes)[indices] if self.classes is not None else indices
+        output column), mapped to ``self.classes`` when the model has class names (ValueError
+        if their number does not fit the outputs)."""
+        outputs = self.predict(X, batch_size=batch_size)
+        if self.classes is None:
+            return predicted_classes(outputs)
+        self._check_classes(self.classes, outputs.shape[1] if outputs.ndim == 2 else None)
+        return np.asarray(self.classes)[predicted_classes(outputs)]
 
     def summary(self, file=None, input_shape=None):
         """Print each layer, its output shape and its number of parameters.
@@ -287,6 +326,37 @@ class Sequential:
             shapes.append(shape)
         return shapes
 
+    def _output_width(self):
+        try:
+            last = self.output_shapes()[-1]
+        except ValueError:             # the last input's shape no longer fits: width unknown
+            return None
+        return last[1] if last is not None and len(last) == 2 else None
+
+    @staticmethod
+    def _check_classes(names, width):
+        """`names` as a list of str/int class names, for `width` output columns (None: unknown)."""
+        if isinstance(names, np.ndarray) and names.ndim == 1:
+            names = names.tolist()
+        if not isinstance(names, (list, tuple)):
+            raise TypeError(f"classes must be a list of class names (str or int), one per output, or None, "
+                            f"got {describe(names)}")
+        checked = []
+        for index, name in enumerate(names):
+            if isinstance(name, (np.str_, np.integer)):
+                name = name.item()
+            if not isinstance(name, (str, int)):
+                raise TypeError(f"classes[{index}] must be a str or int name (saved as JSON), got "
+                                f"{describe(name)}; give every class its name, e.g. sn.datasets.FASHION_MNIST_CLASSES")
+            if name in checked:
+                raise ValueError(f"classes has {name!r} twice (at {checked.index(name)} and {index}): one name a class")
+            checked.append(name)
+        if width is not None and len(checked) != (2 if width == 1 else width):
+            expected = "2 names (output > 0.5 means the second)" if width == 1 else f"{width} names, one per output"
+            raise ValueError(f"classes has {len(checked)} names, but the network has {width} output "
+                             f"column{'s' if width != 1 else ''}: give {expected}")
+        return checked
+
     def save(self, path):
         """Save the architecture and weights to one ``.npz`` file (no pickle), atomically."""
         serialization.save(self, path)
@@ -294,6 +364,27 @@ class Sequential:
     def __repr__(self):
         inner = ",\n    ".join(repr(layer) for layer in self.layers)
         return f"Sequential(\n    {inner},\n    dtype={self.dtype.name})"
+
+
+def _warn_if_far_outside(X, input_range):
+    """A UserWarning when X reaches beyond `input_range` by more than its width (see predict)."""
+    low, high = input_range
+    margin = high - low if high > low else max(abs(low), 1.0)
+    seen_low, seen_high = float(X.min()), float(X.max())
+    if seen_low < low - margin or seen_high > high + margin:
+        hint = " (pixels in 0-255 for a model trained on 0-1? divide them by 255)" if high <= 1 < seen_high else ""
+        warnings.warn(f"X holds values from {seen_low:.4g} to {seen_high:.4g}, far outside the range the model "
+                      f"was trained on, {low:.4g} to {high:.4g}: give inputs scaled as the training data "
+                      f"were{hint}", UserWarning, stacklevel=3)
+
+
+def _check_input_range(source, value):
+    """A model file's input_range: absent (None) or [low, high], finite numbers, low <= high."""
+    if value is not None and not (isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            and value[0] <= value[1]):
+        raise ValueError(f"{source!r}: input_range must be [low, high], finite, low <= high, got {describe(value)}")
+    return None if value is None else (float(value[0]), float(value[1]))
 
 
 def _gather(parameters, dtype):
@@ -344,7 +435,11 @@ def from_model_file(source, config, weights, seed=None):
     """The `Sequential` that a checked model file's configuration and weights describe
     (`scratchnn.serialization.check_model_arrays`); errors name `source`."""
     model = Sequential(*serialization.build_layers(source, config), dtype=config["dtype"], seed=seed)
-    model.classes = serialization.check_classes(source, config.get("classes"))
+    try:
+        model.classes = serialization.check_classes(source, config.get("classes"))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source!r}: {error}") from None
+    model.input_range = _check_input_range(source, config.get("input_range"))
     try:
         model.load_state_dict(weights)
     except (TypeError, ValueError) as error:

@@ -2,7 +2,7 @@
 
 from .download import DownloadError, download_file
 from .idx import read_idx
-from .mnist import FASHION_MNIST_CLASSES, load_fashion_mnist, load_mnist
+from .mnist import FASHION_MNIST_CLASSES, MNIST_CLASSES, load_fashion_mnist, load_mnist
 from .preprocess import Standardizer, one_hot, standardize, train_test_split
 from .tabular import load_csv
 from .toy import circles, gaussians, make_dataset, moons, spirals, xor
@@ -10,6 +10,7 @@ from .toy import circles, gaussians, make_dataset, moons, spirals, xor
 __all__ = [
     "DownloadError",
     "FASHION_MNIST_CLASSES",
+    "MNIST_CLASSES",
     "Standardizer",
     "circles",
     "download_file",

@@ -31,6 +31,7 @@ FASHION_MNIST_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+MNIST_CLASSES = ("0", "1", "2", "3", "4", "5", "6", "7", "8", "9")   # as the command line names them
 
 
 @dataclasses.dataclass(frozen=True)
