@@ -75,6 +75,21 @@ def test_translation_matches_a_pixel_loop_with_the_same_draws(max_shift, fill_va
     np.testing.assert_array_equal(y, naive_translate(x, layer.shifts, fill_value))
 
 
+def test_the_kept_frame_gives_the_same_results_batch_after_batch():
+    """The frame buffer kept between batches (its border written once) changes nothing: every
+    batch size, forward (fill 0.5) and backward (fill 0) alike; earlier outputs stay as they were."""
+    layer = built(sn.RandomTranslation(2, fill_value=0.5))
+    kept = []
+    for n in (5, 3, 5, 2, 7, 1, 5):
+        x, g = images(n=n, seed=n), images(n=n, seed=n + 10)
+        y = layer.forward(x, training=True)
+        np.testing.assert_array_equal(y, naive_translate(x, layer.shifts, 0.5))
+        np.testing.assert_array_equal(layer.backward(g), naive_translate(g, -layer.shifts, 0.0))
+        kept.append((y, y.copy()))
+    assert all(np.array_equal(y, snapshot) for y, snapshot in kept)
+    assert "_work" not in copy.deepcopy(layer).__dict__                     # copies leave the buffers behind
+
+
 def test_the_draws_are_fair():
     """Each image flipped with probability 1/2; each shift value equally likely."""
     flip = built(sn.RandomFlip("horizontal_and_vertical"))

@@ -157,29 +157,48 @@ class RandomTranslation(_RandomImageLayer):
             self.shifts = self.rng.integers(low, high, size=(len(x), 2))    # (dy_n, dx_n), uniform
         else:                                                               # a RandomState (the blog's)
             self.shifts = self.rng.randint(low, high, size=(len(x), 2))
-        return translate(x, self.shifts, self.max_shift, self.fill_value)   # y[n] = x[n] shifted by (dy, dx)
+        framed = self._frame(x, self.fill_value)
+        return translate(x, self.shifts, self.max_shift, self.fill_value, framed)   # y[n] = x[n] shifted by (dy, dx)
 
     def backward(self, grad_output):
         if self.shifts is None:
             return grad_output                                              # identity: dL/dx = dL/dy
         if not self.needs_input_grad:
             return None
-        return translate(grad_output, -self.shifts, self.max_shift, 0.0)    # dL/dx[n] = dL/dy[n] shifted back
+        framed = self._frame(grad_output, 0.0)
+        return translate(grad_output, -self.shifts, self.max_shift, 0.0, framed)   # dL/dx[n] = dL/dy[n] shifted back
+
+    def _frame(self, array, fill_value):
+        """A buffer for `translate` to frame `array` in, kept between batches: allocating a
+        fresh one per batch costs more (in page faults) than the copy itself. Its border,
+        written once, stays `fill_value`; copies of the layer leave it behind (`_Spatial`)."""
+        max_h, max_w = self.max_shift
+        n, channels, height, width = array.shape
+        key = (array.shape, array.dtype, fill_value)
+        buffers = self.__dict__.setdefault("_work", {})
+        if key not in buffers:
+            if len(buffers) >= 4:                           # the batch size changed: start afresh
+                buffers.clear()
+            buffers[key] = np.full((n, channels, height + 2 * max_h, width + 2 * max_w), fill_value, array.dtype)
+        return buffers[key]
 
     def get_config(self):
         return {"max_shift": config_pair(self.max_shift), "fill_value": self.fill_value}
 
 
-def translate(images, shifts, max_shift, fill_value):
+def translate(images, shifts, max_shift, fill_value, framed=None):
     """Image n of `images` (N, C, H, W) shifted down by shifts[n, 0] and right by shifts[n, 1]
     (each within ±max_shift), `fill_value` where nothing was shifted in:
     out[n, :, i, j] = images[n, :, i − dy_n, j − dx_n].
 
     One gather, no loop: the images are framed by max_shift pixels of fill_value, and the
-    framed image's H x W window at offset (max_h − dy, max_w − dx) is the shifted image."""
+    framed image's H x W window at offset (max_h − dy, max_w − dx) is the shifted image.
+    `framed`, if given, is the frame to use: shape (N, C, H + 2·max_h, W + 2·max_w), images'
+    dtype, its border already fill_value (its inside is overwritten)."""
     n, channels, height, width = images.shape
     max_h, max_w = max_shift
-    framed = np.full((n, channels, height + 2 * max_h, width + 2 * max_w), fill_value, dtype=images.dtype)
-    framed[:, :, max_h:max_h + height, max_w:max_w + width] = images
+    if framed is None:
+        framed = np.full((n, channels, height + 2 * max_h, width + 2 * max_w), fill_value, dtype=images.dtype)
+    framed[:, :, max_h:max_h + height, max_w:max_w + width] = images       # the border stays fill_value
     windows = sliding_window_view(framed, (height, width), axis=(2, 3))     # [n, c, a, b] = framed[n, c, a:a+H, b:b+W]
     return windows[np.arange(n), :, max_h - shifts[:, 0], max_w - shifts[:, 1]]
