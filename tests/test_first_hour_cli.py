@@ -92,24 +92,24 @@ def test_a_spec_line_without_commas_says_to_separate_with_commas(capsys, tmp_pat
 def test_a_one_class_csv_names_the_class_without_numpy_reprs(capsys, tmp_path):
     data = write_csv(tmp_path / "one.csv", [[1, 2, 2], [3, 4, 2], [5, 6, 2]], header=["a", "b", "y"])
     code, out, err = run(capsys, "train", data, "--epochs", "1")
-    assert_one_line_error(code, err, "the target column 'y' (--target, default the last column) holds one class "
-                          "only ('2'); a classifier needs at least two")
+    assert_one_line_error(code, err, "the target column 'y' holds one class only ('2'); a classifier needs at "
+                          "least two (--target picks the column of labels, by default the last)")
     assert "np." not in err
 
 
 def test_na_is_reported_as_a_missing_value_by_train_and_predict(capsys, tmp_path):
     data = write_csv(tmp_path / "na.csv", [[1, "NA", 0], [3, 4, 1], [5, 6, 0], [7, 8, 1]], header=["a", "b", "y"])
     code, out, err = run(capsys, "train", data, "--epochs", "1")
-    assert_one_line_error(code, err, "na.csv, line 2, column 'b': 'NA' marks a missing value; scratchnn does not "
-                          "fill in missing values")
+    assert_one_line_error(code, err, "na.csv, line 2, column 'b': 'NA' is not a finite number but a missing "
+                          "value; scratchnn does not fill in missing values")
     model = tmp_path / "m.npz"
     assert run(capsys, "train", "moons", "--samples", "100", "--epochs", "1", "--verbose", "0", "--out", model)[0] == 0
     inputs = write_csv(tmp_path / "in.csv", [[1, 2], [3, "n/a"]])
     code, out, err = run(capsys, "predict", model, inputs)
-    assert_one_line_error(code, err, "in.csv, line 2, column 2: 'n/a' marks a missing value")
+    assert_one_line_error(code, err, "in.csv, line 2, column 2: 'n/a' is not a finite number but a missing value")
     inputs = write_csv(tmp_path / "first.csv", [[1, "NA"], [3, 4]])          # not taken for a header
     code, out, err = run(capsys, "predict", model, inputs)
-    assert_one_line_error(code, err, "first.csv, line 1, column 2: 'NA' marks a missing value")
+    assert_one_line_error(code, err, "first.csv, line 1, column 2: 'NA' is not a finite number but a missing value")
 
 
 def write_idx(path, array):

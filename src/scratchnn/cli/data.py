@@ -183,8 +183,9 @@ def _read_labelled_csv(path, target, classes):
     if classes is None:
         names, codes = np.unique(labels, return_inverse=True)
         if len(names) < 2:
-            raise ValueError(f"{path}: the target column {info['target_name']!r} (--target, default the last "
-                             f"column) holds one class only ({str(names[0])!r}); a classifier needs at least two")
+            raise ValueError(f"{path}: the target column {info['target_name']!r} holds one class only "
+                             f"({str(names[0])!r}); a classifier needs at least two (--target picks the "
+                             "column of labels, by default the last)")
         return X, codes.reshape(-1).astype(np.int64), [str(name) for name in names]
     index = {str(name): code for code, name in enumerate(classes)}
     unknown = sorted({str(label) for label in labels} - set(index))
@@ -264,8 +265,8 @@ def _csv_rows(path):
 
 
 def _first_missing_feature(path, target):
-    """The error message for the first feature cell of a CSV file that marks a missing value
-    (``NA``, an empty cell, ...), or None when there is none or the file cannot be read so."""
+    """The error message for a CSV file whose first feature cell that is not a finite number
+    marks a missing value (``NA``, ``nan``, ...), or None."""
     try:
         header, rows = _csv_rows(path)
         width = len(header) if header is not None else len(rows[0][1])
@@ -274,16 +275,19 @@ def _first_missing_feature(path, target):
         return None
     for line, cells in rows:
         for column, cell in enumerate(cells[:width]):
-            if column != drop and cell.strip().lower() in MISSING_MARKERS:
-                name = repr(header[column]) if header is not None else str(column + 1)
-                return _missing_message(f"{path}, line {line}, column {name}", cell)
+            if column == drop or (_is_number(cell) and math.isfinite(float(cell))):
+                continue
+            if not cell.strip() or cell.strip().lower() not in MISSING_MARKERS:
+                return None             # load_csv's own message says it (an empty cell: a missing value)
+            name = repr(header[column]) if header is not None else str(column + 1)
+            return _missing_message(f"{path}, line {line}, column {name}", cell)
     return None
 
 
 def _missing_message(where, cell):
-    marker = "an empty cell" if not cell.strip() else repr(cell.strip())
-    return (f"{where}: {marker} marks a missing value; scratchnn does not fill in missing values, "
-            "so drop those rows or fill them in first (every feature cell must be a number)")
+    what = "an empty cell is" if not cell.strip() else f"{cell!r} is not a finite number but"
+    return (f"{where}: {what} a missing value; scratchnn does not fill in missing values, so drop "
+            "those rows or fill them in first (every feature cell must be a number)")
 
 
 def _target_position(path, target, header, width):
