@@ -4,6 +4,11 @@
 averages) lives in the optimizer, in ``optimizer.state[parameter]``, never on a layer.
 Updates are written in place, so views of the parameters stay valid.
 
+A subclass writes its update rule once, in NumPy (``update``); the base class owns the step:
+the loop over parameters, their state, and the choice of the compiled kernel an optimizer
+may also have (``compiled_update``, the same bits in one pass, used when ``fused`` allows it
+and the arrays fit a kernel).
+
 >>> opt = SGD(learning_rate=0.1)
 >>> opt.step(net.parameters())        # w ← w − 0.1 · dL/dw for every parameter
 """
@@ -18,10 +23,15 @@ from .kernels import optim as compiled
 
 
 class Optimizer:
-    """Base class: the learning rate, the per-parameter state and the step counter."""
+    """Base class: the learning rate, the per-parameter state, the step counter, and the
+    choice between the NumPy update and a compiled one.
 
-    def __init__(self, learning_rate):
+    ``fused``: "auto" (the compiled kernel when Numba is installed and the optimizer has
+    one), True (Numba required) or False (always NumPy)."""
+
+    def __init__(self, learning_rate, fused="auto"):
         self.learning_rate = positive_number("learning_rate", learning_rate)
+        self.fused = kernels.check_option(fused)
         self.state = {}          # Parameter -> dict of arrays
         self.iterations = 0      # number of steps taken
         self._scratch = {}       # work arrays by shape, reused across steps
@@ -30,7 +40,26 @@ class Optimizer:
         """Apply one update to every parameter from its ``grad``."""
         self.iterations += 1
         for parameter in parameters:
-            self.update(parameter.value, parameter.grad, self.state_of(parameter))
+            value, grad, state = parameter.value, parameter.grad, self.state_of(parameter)
+            if self.can_compile(value, grad, state):
+                self.compiled_update(value, grad, state)
+            else:
+                self.update(value, grad, state)
+
+    def can_compile(self, value, grad, state):
+        """Whether `compiled_update` runs this step: the optimizer has a kernel for its
+        settings (`compiled_arrays`), ``fused`` allows it, and the arrays fit the kernel."""
+        arrays = self.compiled_arrays(state)
+        return arrays is not None and kernels.use_compiled(self.fused, value, grad, *arrays)
+
+    def compiled_arrays(self, state):
+        """The state arrays `compiled_update` works on, or None when there is no kernel (the
+        default: NumPy only)."""
+        return None
+
+    def compiled_update(self, value, grad, state):
+        """The step of `update` in one compiled pass, with the same bits."""
+        raise NotImplementedError
 
     def state_of(self, parameter):
         """This optimizer's state for `parameter`, created on first use."""
@@ -42,6 +71,7 @@ class Optimizer:
         return {}
 
     def update(self, value, grad, state):
+        """One step of the update rule, in NumPy, in place on `value` (and `state`)."""
         raise NotImplementedError
 
     def scratch_like(self, value):
@@ -94,8 +124,7 @@ class SGD(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused="auto"):
-        super().__init__(learning_rate)
-        self.fused = kernels.check_option(fused)
+        super().__init__(learning_rate, fused)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {describe(nesterov)}")
@@ -108,12 +137,6 @@ class SGD(Optimizer):
         return {"velocity": np.zeros_like(parameter.value)} if self.momentum else {}
 
     def update(self, value, grad, state):
-        if self.momentum and kernels.use_compiled(self.fused, value, grad, state["velocity"]):
-            scalar = value.dtype.type
-            compiled.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
-                                       scalar(self.momentum), scalar(self.weight_decay), self.nesterov,
-                                       scalar(self.learning_rate), np.finfo(value.dtype).tiny)
-            return
         if self.weight_decay:
             grad = grad + self.weight_decay * value                # g = ∇L + λ w
         if self.momentum:
@@ -123,6 +146,15 @@ class SGD(Optimizer):
             _flush_subnormals(velocity, self.scratch_like(value))
             grad = grad + self.momentum * velocity if self.nesterov else velocity
         value -= self.learning_rate * grad                         # w ← w − lr · g
+
+    def compiled_arrays(self, state):
+        return [state["velocity"]] if self.momentum else None      # plain SGD: one NumPy line
+
+    def compiled_update(self, value, grad, state):
+        scalar = value.dtype.type
+        compiled.sgd_momentum_step(value.reshape(-1), grad.reshape(-1), state["velocity"].reshape(-1),
+                                   scalar(self.momentum), scalar(self.weight_decay), self.nesterov,
+                                   scalar(self.learning_rate), np.finfo(value.dtype).tiny)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum,
@@ -141,8 +173,7 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
                  fused="auto"):
-        super().__init__(learning_rate)
-        self.fused = kernels.check_option(fused)
+        super().__init__(learning_rate, fused)
         self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -158,9 +189,6 @@ class Adam(Optimizer):
     def update(self, value, grad, state):
         grad = self.decay(value, grad)
         m, v = state["m"], state["v"]
-        if kernels.use_compiled(self.fused, value, grad, m, v):
-            self.fused_update(value, grad, m, v, state)
-            return
         # The plain form allocates a temporary array per operation; writing into one scratch
         # buffer (out=) computes the same numbers in the same order without allocating.
         scratch = self.scratch_like(value)
@@ -183,8 +211,13 @@ class Adam(Optimizer):
         update = np.divide(m, denominator, out=scratch)
         value -= np.multiply(update, step_size, out=scratch)           # w ← w − lr · m̂ / (√v̂ + ε)
 
-    def fused_update(self, value, grad, m, v, state):
+    def compiled_arrays(self, state):
+        return [state["m"], state["v"]]
+
+    def compiled_update(self, value, grad, state):
         """The same step as the NumPy code above, in one compiled pass (`kernels.optim.adam_step`)."""
+        grad = self.decay(value, grad)
+        m, v = state["m"], state["v"]
         state["step"] += 1
         t = int(state["step"])
         scalar = value.dtype.type
@@ -224,8 +257,7 @@ class RMSprop(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto"):
-        super().__init__(learning_rate)
-        self.fused = kernels.check_option(fused)
+        super().__init__(learning_rate, fused)
         self.rho = number_in_range("rho", rho, 0.0, 1.0, high_open=True)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -237,15 +269,7 @@ class RMSprop(Optimizer):
         return state
 
     def update(self, value, grad, state):
-        average = state["square_average"]
-        buffer = state.get("buffer", average)          # (the kernel needs an array either way)
-        if kernels.use_compiled(self.fused, value, grad, average, buffer):
-            scalar = value.dtype.type
-            compiled.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
-                                  scalar(self.rho), scalar(1 - self.rho), scalar(self.epsilon),
-                                  scalar(self.momentum), bool(self.momentum), scalar(self.learning_rate),
-                                  np.finfo(value.dtype).tiny)
-            return
+        average, buffer = state["square_average"], state.get("buffer")
         scratch = self.scratch_like(value)
         average *= self.rho
         average += (1 - self.rho) * (grad * grad)                  # v = ρ v + (1 − ρ) g²
@@ -257,6 +281,18 @@ class RMSprop(Optimizer):
             _flush_subnormals(buffer, scratch)
             scaled = buffer
         value -= self.learning_rate * scaled
+
+    def compiled_arrays(self, state):
+        average = state["square_average"]
+        return [average, state.get("buffer", average)]     # (the kernel needs a buffer either way)
+
+    def compiled_update(self, value, grad, state):
+        average, buffer = self.compiled_arrays(state)
+        scalar = value.dtype.type
+        compiled.rmsprop_step(value.reshape(-1), grad.reshape(-1), average.reshape(-1), buffer.reshape(-1),
+                              scalar(self.rho), scalar(1 - self.rho), scalar(self.epsilon),
+                              scalar(self.momentum), bool(self.momentum), scalar(self.learning_rate),
+                              np.finfo(value.dtype).tiny)
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "rho": self.rho,
@@ -270,8 +306,7 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, fused="auto"):
-        super().__init__(learning_rate)
-        self.fused = kernels.check_option(fused)
+        super().__init__(learning_rate, fused)
         self.initial_accumulator_value = positive_number(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -281,13 +316,17 @@ class Adagrad(Optimizer):
 
     def update(self, value, grad, state):
         total = state["sum_of_squares"]
-        if kernels.use_compiled(self.fused, value, grad, total):
-            scalar = value.dtype.type
-            compiled.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
-                                  scalar(self.epsilon), scalar(self.learning_rate))
-            return
         total += grad * grad                                       # s = s + g²
         value -= self.learning_rate * grad / (np.sqrt(total) + self.epsilon)
+
+    def compiled_arrays(self, state):
+        return [state["sum_of_squares"]]
+
+    def compiled_update(self, value, grad, state):
+        total = state["sum_of_squares"]
+        scalar = value.dtype.type
+        compiled.adagrad_step(value.reshape(-1), grad.reshape(-1), total.reshape(-1),
+                              scalar(self.epsilon), scalar(self.learning_rate))
 
     def get_config(self):
         return {"learning_rate": self.learning_rate,

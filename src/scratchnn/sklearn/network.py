@@ -108,30 +108,29 @@ class ScikitLearnAdam(Adam):
     operations (`kernels.optim.scikit_learn_adam_step`; tests check both against scikit-learn)."""
 
     def update(self, value, grad, state):
-        self._update(value, grad, state, None, 1, clear=False)
+        self._numpy_step(value, grad, state, None, 1, clear=False)
+
+    def compiled_update(self, value, grad, state):
+        self._compiled_step(value, grad, state, None, 1, clear=False)
 
     def scaled_step(self, parameter, rows, l2):
         """One step from the batch's unscaled gradient, as scikit-learn's ``_backprop`` leaves
         it: g = (grad + l2 · w) / rows first (l2: α on weights, 0 on biases; None: no term).
         Leaves ``parameter.grad`` at 0 (the next backward pass adds into it)."""
         self.iterations += 1
-        self._update(parameter.value, parameter.grad, self.state_of(parameter), l2, rows, clear=True)
+        value, grad, state = parameter.value, parameter.grad, self.state_of(parameter)
+        step = self._compiled_step if self.can_compile(value, grad, state) else self._numpy_step
+        step(value, grad, state, l2, rows, clear=True)
 
-    def _update(self, value, grad, state, l2, rows, clear):
+    def _learning_rate(self, state):
+        """This step's lr · √(1 − β2^t) / (1 − β1^t), a float64 (after counting the step)."""
         state["step"] += 1
         t = int(state["step"])
+        return self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)
+
+    def _numpy_step(self, value, grad, state, l2, rows, clear):
+        learning_rate = self._learning_rate(state)
         m, v = state["m"], state["v"]
-        learning_rate = self.learning_rate * np.sqrt(1 - self.beta_2**t) / (1 - self.beta_1**t)   # a float64
-        if kernels.use_compiled(self.fused, value, grad):
-            scalar = value.dtype.type
-            upcast = (learning_rate * value[:1]).dtype != value.dtype
-            scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
-                value.reshape(-1), grad.reshape(-1), value.reshape(-1) if l2 is None else l2.reshape(-1),
-                l2 is not None, scalar(rows), clear, m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
-                scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
-                -learning_rate if upcast else scalar(-learning_rate), scalar(self.epsilon),
-                np.finfo(value.dtype).tiny, upcast)
-            return
         scale_gradient(grad, value, l2, rows)
         m[...] = self.beta_1 * m + (1 - self.beta_1) * grad
         v[...] = self.beta_2 * v + (1 - self.beta_2) * (grad**2)
@@ -141,6 +140,18 @@ class ScikitLearnAdam(Adam):
         value += -learning_rate * m / (np.sqrt(v) + self.epsilon)
         if clear:                                            # scaled_step: as the kernel leaves it
             grad.fill(0)
+
+    def _compiled_step(self, value, grad, state, l2, rows, clear):
+        learning_rate = self._learning_rate(state)
+        m, v = state["m"], state["v"]
+        scalar = value.dtype.type
+        upcast = (learning_rate * value[:1]).dtype != value.dtype
+        scikit_learn_adam_step(            # (without l2, `value` stands in, unread)
+            value.reshape(-1), grad.reshape(-1), value.reshape(-1) if l2 is None else l2.reshape(-1),
+            l2 is not None, scalar(rows), clear, m.reshape(-1), v.reshape(-1), scalar(self.beta_1),
+            scalar(1 - self.beta_1), scalar(self.beta_2), scalar(1 - self.beta_2),
+            -learning_rate if upcast else scalar(-learning_rate), scalar(self.epsilon),
+            np.finfo(value.dtype).tiny, upcast)
 
 
 def scale_gradient(grad, value, l2, rows):
