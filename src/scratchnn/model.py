@@ -19,7 +19,6 @@ from .losses import CrossEntropy
 from .metrics import predicted_classes
 from .nn.base import Parameter, check_layer, check_registered
 from .nn.core import Dense, Flatten, Standardize
-from .training.callbacks import RecordInputRange
 
 
 PREDICT_BATCH = 2048      # rows per forward pass in predict when no batch_size is given
@@ -192,8 +191,6 @@ class Sequential:
         Once the arguments are checked, ``input_range`` becomes X's lowest and highest entry
         (saved with the model): `predict` warns about inputs far outside it.
         """
-        if callbacks is None or isinstance(callbacks, (list, tuple)):   # else training.fit says why not
-            callbacks = [*(callbacks or ()), RecordInputRange(X)]
         return training.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, verbose=verbose, validation_data=validation_data,
                          validation_split=validation_split, metrics=metrics, callbacks=callbacks,

@@ -273,26 +273,6 @@ class ReduceLROnPlateau(_Monitor):
         self.best, self.wait, self.cooling = state["best"], state["wait"], state["cooling"]
 
 
-class RecordInputRange(Callback):
-    """Set ``model.input_range`` to the lowest and highest entry of the training inputs `X`
-    when training begins: after `fit` has checked its arguments, before the first epoch and
-    its checkpoint. `Sequential.fit` adds it; `Sequential.predict` warns about inputs far
-    outside that range. X that is not a numeric array records None (fit then says why)."""
-
-    checkpointed = False
-
-    def __init__(self, X):
-        try:
-            array = np.asarray(X)
-        except (TypeError, ValueError):
-            array = np.empty(0)
-        numeric = array.dtype.kind in "biuf" and array.size > 0
-        self.input_range = (float(array.min()), float(array.max())) if numeric else None
-
-    def on_train_begin(self, training):
-        training.model.input_range = self.input_range
-
-
 class ProgressLogger(Callback):
     """Progress on stderr (or `file`), the display of ``fit(verbose=...)``.
 

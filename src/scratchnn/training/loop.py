@@ -128,6 +128,7 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
     training = Training(model, loss, optimizer, epochs, math.ceil(n_samples / batch_size), log_names,
                         callbacks + ([ProgressLogger(verbose)] if verbose else []))
     model.loss, model.optimizer = loss, optimizer
+    model.input_range = (float(X.min()), float(X.max()))      # predict warns far outside it
     training.callbacks.train_begin(training)
     if checkpoint is not None:
         checkpoint.restore(training)
