@@ -237,3 +237,23 @@ def test_pickled_and_deep_copied_models_still_train():
         net.fit(X, labels, loss=sn.CrossEntropy(), optimizer=sn.Adam(0.01), epochs=3, verbose=0)
         assert not np.array_equal(before, net.predict(X))          # the layers see the updates
         assert np.shares_memory(net.layers[0].weight.value, net.flat_parameter.value)
+
+
+def test_widths_are_followed_through_layers_that_state_their_output_shape():
+    class Double(sn.Layer):                                     # (N, k) -> (N, 2k), in closed form
+        def forward(self, x, training=False):
+            return np.concatenate([x, x], axis=1)
+
+        def backward(self, grad_output):
+            half = grad_output.shape[1] // 2
+            return grad_output[:, :half] + grad_output[:, half:]
+
+        def output_shape(self, input_shape):
+            return (input_shape[0], 2 * input_shape[1])
+
+    net = sn.Sequential(sn.Dense(2, 4), sn.ReLU(), Double(), sn.Dense(8, 1), seed=0)
+    assert net.predict(np.ones((3, 2))).shape == (3, 1)
+    with pytest.raises(ValueError, match=r"layer 3 Dense.* expects 4 inputs, but layer 2 outputs 8"):
+        sn.Sequential(sn.Dense(2, 4), Double(), sn.ReLU(), sn.Dense(4, 1), seed=0)
+    with pytest.raises(ValueError, match=r"layer 1 BatchNorm.* cannot take the output of layer 0 \(N, 4\)"):
+        sn.Sequential(sn.Dense(2, 4), sn.BatchNorm(8), sn.Dense(8, 1), seed=0)

@@ -17,8 +17,8 @@ from . import serialization, training
 from ._checks import as_float_array, describe, positive_int, rng_from_seed
 from .losses import CrossEntropy
 from .metrics import predicted_classes
-from .nn.base import Parameter, check_layer, check_registered
-from .nn.core import Dense, Flatten, Standardize
+from .nn.base import Layer, Parameter, check_layer, check_registered
+from .nn.core import Dense, Standardize
 
 
 PREDICT_BATCH = 2048      # rows per forward pass in predict when no batch_size is given
@@ -67,7 +67,8 @@ class Sequential:
         """After pickle or copy.deepcopy each parameter holds its own array instead of a view
         of the shared buffer: gather them into one buffer again (older pickles: their classes
         are the property's, their input range unknown)."""
-        state = {"input_range": None, **state, "_classes": state.get("_classes", state.pop("classes", None))}
+        state = {"input_range": None, "input_shape": None, **state,
+                 "_classes": state.get("_classes", state.pop("classes", None))}
         self.__dict__.update(state)
         self.flat_parameter = _gather(self._parameters, self.dtype)
 
@@ -103,7 +104,7 @@ class Sequential:
 
         Training needs no dL/d(input): with ``input_grad=False`` backpropagation stops at the
         first layer that has parameters, which skips that layer's largest product (for a
-        784-256 first layer, a fifth of an MLP's arithmetic), and returns None.
+        784-256 first layer, its largest product), and returns None.
         ``upto=k`` goes with ``forward(..., upto=k)``: ``grad_output`` is then dL/d(output of
         ``layers[k - 1]``) and backpropagation starts there.
         """
@@ -237,7 +238,7 @@ class Sequential:
 
         Rows go through in batches of ``batch_size``; None means batches of
         `PREDICT_BATCH` (2048) rows, which keeps a CNN's activations for 10,000 images from
-        needing gigabytes, and is faster for an MLP too (the batch stays in cache).
+        needing gigabytes, and keeps an MLP's batch in the CPU cache.
 
         A UserWarning (once a call) when X reaches beyond ``input_range``, the training
         inputs' [low, high], by more than its width (or by max(|low|, 1) if low = high), as raw
@@ -406,7 +407,10 @@ def _gather(parameters, dtype):
 
 
 def _check_widths(layers):
-    """Raise if one Dense layer's input width differs from the previous Dense output width."""
+    """Raise, before anything is built, if a layer cannot take the (N, width) rows that a
+    Dense layer before it outputs: the width is followed through every layer that states its
+    output shape in closed form (`Layer.output_shape`), and forgotten at one that does not
+    (whose default would need the layer built) or that outputs more than rows."""
     width, source = None, None
     for index, layer in enumerate(layers):
         if isinstance(layer, Dense):
@@ -414,8 +418,16 @@ def _check_widths(layers):
                 raise ValueError(f"layer {index} {layer!r} expects {layer.in_features} inputs, but "
                                  f"layer {source} outputs {width}")
             width, source = layer.out_features, index
-        elif isinstance(layer, Flatten):
-            width = None
+        elif width is not None:
+            if type(layer).output_shape is Layer.output_shape:
+                width = None
+                continue
+            try:
+                shape = layer.output_shape((None, width))
+            except ValueError as error:
+                raise ValueError(f"layer {index} {layer!r} cannot take the output of layer {source} "
+                                 f"(N, {width}): {error}") from None
+            width, source = (shape[1] if len(shape) == 2 else None), index
 
 
 def load(path):
