@@ -253,7 +253,7 @@ def test_widths_are_followed_through_layers_that_state_their_output_shape():
 
     net = sn.Sequential(sn.Dense(2, 4), sn.ReLU(), Double(), sn.Dense(8, 1), seed=0)
     assert net.predict(np.ones((3, 2))).shape == (3, 1)
-    with pytest.raises(ValueError, match=r"layer 3 Dense.* expects 4 inputs, but layer 2 outputs 8"):
+    with pytest.raises(ValueError, match=r"layer 3 Dense.* expects 4 inputs, but layer 1 outputs 8"):
         sn.Sequential(sn.Dense(2, 4), Double(), sn.ReLU(), sn.Dense(4, 1), seed=0)
     with pytest.raises(ValueError, match=r"layer 1 BatchNorm.* cannot take the output of layer 0 \(N, 4\)"):
         sn.Sequential(sn.Dense(2, 4), sn.BatchNorm(8), sn.Dense(8, 1), seed=0)

@@ -427,7 +427,8 @@ def _check_widths(layers):
             except ValueError as error:
                 raise ValueError(f"layer {index} {layer!r} cannot take the output of layer {source} "
                                  f"(N, {width}): {error}") from None
-            width, source = (shape[1] if len(shape) == 2 else None), index
+            if len(shape) != 2 or shape[1] != width:               # the layer that set the width is named
+                width, source = (shape[1] if len(shape) == 2 else None), index
 
 
 def load(path):
