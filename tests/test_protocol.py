@@ -288,6 +288,8 @@ SHAPE_CASES = {
     "Conv2D": (lambda: sn.Conv2D(3, 4, 3, stride=2, padding=1), (3, 7, 6)),
     "Dense": (lambda: sn.Dense(5, 2), (5,)),
     "Dropout": (lambda: sn.Dropout(0.5), (3, 4)),
+    "RandomFlip": (lambda: sn.RandomFlip("horizontal_and_vertical"), (3, 5, 4)),
+    "RandomTranslation": (lambda: sn.RandomTranslation(2), (3, 5, 4)),
     "ELU": (lambda: sn.ELU(), (5,)),
     "Flatten": (lambda: sn.Flatten(), (3, 4, 2)),
     "GELU": (lambda: sn.GELU(), (5,)),
@@ -336,6 +338,8 @@ WRONG_SHAPE_CASES = [
     pytest.param(lambda: sn.MaxPool2D(2), (4,), id="MaxPool2D-not-images"),
     pytest.param(lambda: sn.GlobalAvgPool2D(), (4,), id="GlobalAvgPool2D-not-images"),
     pytest.param(lambda: sn.Flatten(), (), id="Flatten-no-sample-axis"),
+    pytest.param(lambda: sn.RandomFlip(), (28, 28), id="RandomFlip-not-images"),
+    pytest.param(lambda: sn.RandomTranslation(2), (1, 2, 2), id="RandomTranslation-wrong-rank"),
 ]
 
 
