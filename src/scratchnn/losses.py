@@ -15,7 +15,7 @@ array([[-0.2]])
 
 import numpy as np
 
-from ._checks import describe, instance_or_name, one_of
+from ._checks import describe, instance_or_name, number_in_range, one_of
 from .nn.activations import _shift_by_max, sigmoid
 
 
@@ -134,10 +134,26 @@ class CrossEntropy(Loss):
     weights) get the gradient of the value computed, softmax(z) · Σ_k t_k − t. (Several
     labels per sample, each yes or no, is a job for ``BinaryCrossEntropy(from_logits=True)``.)
 
+    ``label_smoothing=ε`` (as in PyTorch and Keras) trains on the targets t' = (1 − ε)·t + ε/C
+    for C classes: a little of every label's weight spread over all classes, so the network is
+    not pushed towards infinitely confident logits. For a class label y that is
+
+        L = (1 − ε) · (−log p_y) + ε · mean_k (−log p_k),    dL/dz = softmax(z) − t'.
+
     >>> loss = CrossEntropy()
     >>> loss(np.array([[2.0, 0.0, -1.0]]), np.array([0]))
     0.16...
     """
+
+    def __init__(self, reduction="mean", label_smoothing=0.0):
+        super().__init__(reduction)
+        self.label_smoothing = number_in_range("label_smoothing", label_smoothing, 0.0, 1.0, high_open=True)
+
+    def get_config(self):
+        config = super().get_config()
+        if self.label_smoothing:
+            config["label_smoothing"] = self.label_smoothing
+        return config
 
     def check_targets(self, predictions, targets):
         if predictions.ndim != 2:
@@ -166,6 +182,9 @@ class CrossEntropy(Loss):
         return targets
 
     def forward(self, logits, targets):
+        smoothing = self.label_smoothing
+        if smoothing and targets.ndim == 2:                     # t' = (1 − ε) t + ε / C
+            targets = targets * (1 - smoothing) + smoothing / logits.shape[1]
         self.targets = targets
         # log softmax(z) = (z − max z) − log Σ e^(z − max z); the exponentials are kept, so that
         # backward gets softmax(z) = e^(z − max z) / Σ without computing them again
@@ -176,6 +195,8 @@ class CrossEntropy(Loss):
         self.scale = 1.0 if self.reduction == "sum" else 1.0 / logits.shape[0]
         if targets.ndim == 1:                                    # pick log p of the true class
             per_sample = -log_probabilities[np.arange(logits.shape[0]), targets]
+            if smoothing:                          # (1 − ε)(−log p_y) + ε · mean_k (−log p_k)
+                per_sample = (1 - smoothing) * per_sample - smoothing * log_probabilities.mean(axis=1)
         else:                       # t · log p, with 0 · log p = 0 even where log p = −inf
             self.target_sums = targets.sum(axis=1, keepdims=True)
             products = np.multiply(targets, log_probabilities, where=targets != 0,
@@ -186,7 +207,10 @@ class CrossEntropy(Loss):
     def backward(self):
         grad = self.exps / self.sums                             # dL/dz = softmax(z) − t
         if self.targets.ndim == 1:
-            grad[np.arange(grad.shape[0]), self.targets] -= 1
+            smoothing = self.label_smoothing
+            if smoothing:                                        # t' = (1 − ε) one-hot + ε / C
+                grad -= grad.dtype.type(smoothing / grad.shape[1])
+            grad[np.arange(grad.shape[0]), self.targets] -= grad.dtype.type(1 - smoothing)
         else:
             grad *= self.target_sums                # dL/dz = softmax(z) · Σ_k t_k − t (Σ_k t_k = 1: the same)
             grad -= self.targets
