@@ -208,3 +208,32 @@ def test_resume_with_threads_and_dropout_equals_an_uninterrupted_run(tmp_path, m
     resumed, resumed_history = run(4, tmp_path / "part.npz", resume=True)
     np.testing.assert_array_equal(resumed.flat_parameter.value, whole.flat_parameter.value)
     assert resumed_history.history == whole_history.history
+
+
+def test_the_default_splits_a_cnns_batches_over_the_cores_like_the_command_line(monkeypatch):
+    pytest.importorskip("threadpoolctl")
+    from scratchnn.training import loop
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    made = []
+    original = loop.ThreadedBatches
+
+    def recording(model, loss, threads):
+        made.append(threads)
+        return original(model, loss, threads)
+
+    monkeypatch.setattr(loop, "ThreadedBatches", recording)
+    X, y = images(256)
+    default, one = small_cnn(), small_cnn()
+    default.fit(X, y, loss="cross_entropy", optimizer="adam", batch_size=128, verbose=0)          # "auto"
+    assert made == [2]
+    one.fit(X, y, loss="cross_entropy", optimizer="adam", batch_size=128, verbose=0, threads=1)
+    assert made == [2]                                                      # threads=1: no replicas
+    np.testing.assert_allclose(default.flat_parameter.value, one.flat_parameter.value, rtol=1e-4, atol=1e-6)
+    small = small_cnn()
+    small.fit(X, y, loss="cross_entropy", optimizer="adam", batch_size=64, verbose=0)             # < 2 x 64 rows
+    mlp = sn.Sequential(sn.Flatten(), sn.Dense(X[0].size, 3), seed=0)
+    mlp.fit(X, y, loss="cross_entropy", optimizer="adam", batch_size=128, verbose=0)              # no convolution
+    assert made == [2]
+    with pytest.raises(TypeError, match="threads must be 'auto', a positive integer or None, got 'two'"):
+        mlp.fit(X, y, loss="cross_entropy", optimizer="adam", verbose=0, threads="two")

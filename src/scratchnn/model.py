@@ -6,8 +6,6 @@
 >>> net.save("xor.npz"); same = load("xor.npz")
 """
 
-import math
-import numbers
 import sys
 import warnings
 
@@ -17,7 +15,7 @@ from . import serialization, training
 from ._checks import as_float_array, describe, positive_int, rng_from_seed
 from .losses import CrossEntropy
 from .metrics import predicted_classes
-from .nn.base import Layer, Parameter, check_layer, check_registered
+from .nn.base import Layer, check_layer, check_registered, gather_parameters
 from .nn.core import Dense, Standardize
 
 
@@ -55,7 +53,7 @@ class Sequential:
         for layer in self.layers:
             layer.build(self.rng, self.dtype)
         self._parameters = [p for layer in self.layers for p in layer.parameters()]
-        self.flat_parameter = _gather(self._parameters, self.dtype)
+        self.flat_parameter = gather_parameters(self._parameters, self.dtype)
         self._first_trainable = next((i for i, layer in enumerate(self.layers) if layer.parameters()), 0)
         self.loss = None
         self.optimizer = None
@@ -70,7 +68,7 @@ class Sequential:
         state = {"input_range": None, "input_shape": None, **state,
                  "_classes": state.get("_classes", state.pop("classes", None))}
         self.__dict__.update(state)
-        self.flat_parameter = _gather(self._parameters, self.dtype)
+        self.flat_parameter = gather_parameters(self._parameters, self.dtype)
 
     @property
     def classes(self):
@@ -167,7 +165,7 @@ class Sequential:
 
     def fit(self, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
             validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None,
-            threads=None):
+            threads="auto"):
         """Train on (X, y) by mini-batch gradient descent; return a `History`.
 
         - ``loss``, ``optimizer``: instances (``sn.CrossEntropy()``, ``sn.Adam(1e-3)``) or names.
@@ -183,7 +181,11 @@ class Sequential:
         - ``threads=2``: split each batch over 2 threads, one replica of the network each, and
           sum their gradients (`scratchnn.training.parallel`; needs threadpoolctl; BatchNorm
           still uses the whole batch's statistics). The same gradient up to rounding.
-          None (the default) or 1: one thread, BLAS as configured.
+          ``"auto"`` (the default, as the command line's): one thread per core for a network
+          with a convolution, at most one per 64 rows of a batch, when threadpoolctl is
+          installed (`training.parallel.automatic_threads`); otherwise, and with None or 1,
+          one thread, BLAS as configured. The same machine (core count) and thread count give
+          the same bits; pass ``threads=1`` for results that do not depend on the machine.
 
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;
         the weights are then the last finite ones: the current weights if they are finite,
@@ -376,36 +378,6 @@ def _warn_if_far_outside(X, input_range):
                       f"were{hint}", UserWarning, stacklevel=3)
 
 
-def _check_input_range(source, value):
-    """A model file's input_range: absent (None) or [low, high], finite numbers, low <= high."""
-    if value is not None and not (isinstance(value, list) and len(value) == 2 and all(
-            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in value)
-            and value[0] <= value[1]):
-        raise ValueError(f"{source!r}: input_range must be [low, high], finite, low <= high, got {describe(value)}")
-    return None if value is None else (float(value[0]), float(value[1]))
-
-
-def _gather(parameters, dtype):
-    """Move all parameters into one flat buffer (and their grads into another); each
-    ``Parameter.value`` / ``.grad`` becomes a view of its slice. Return a Parameter over the
-    whole buffers.
-
-    Every optimizer here updates each number independently, so one step over the flat buffer
-    gives the same numbers as one step per parameter, with a few large NumPy calls instead of
-    many small ones. Zeroing the gradients is one call too.
-    """
-    total = sum(p.value.size for p in parameters)
-    everything = Parameter(np.empty(total, dtype=dtype), name="all")
-    offset = 0
-    for parameter in parameters:
-        shape, size = parameter.value.shape, parameter.value.size
-        everything.value[offset:offset + size] = parameter.value.reshape(-1)
-        parameter.value = everything.value[offset:offset + size].reshape(shape)
-        parameter.grad = everything.grad[offset:offset + size].reshape(shape)
-        offset += size
-    return everything
-
-
 def _check_widths(layers):
     """Raise, before anything is built, if a layer cannot take the (N, width) rows that a
     Dense layer before it outputs: the width is followed through every layer that states its
@@ -449,7 +421,7 @@ def from_model_file(source, config, weights, seed=None):
         model.classes = serialization.check_classes(source, config.get("classes"))
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source!r}: {error}") from None
-    model.input_range = _check_input_range(source, config.get("input_range"))
+    model.input_range = serialization.check_input_range(source, config.get("input_range"))
     try:
         model.load_state_dict(weights)
     except (TypeError, ValueError) as error:

@@ -15,6 +15,8 @@ model files with more arrays: the training state.
 
 import hashlib
 import json
+import math
+import numbers
 import os
 import zipfile
 
@@ -200,3 +202,12 @@ def read_config(path, raw):
     if config.get("dtype") not in ("float32", "float64") or not isinstance(config.get("layers"), list):
         raise ValueError(f"{path!r}: the configuration needs a dtype (float32/float64) and a list of layers")
     return config
+
+
+def check_input_range(source, value):
+    """A model file's input_range: absent (None) or [low, high], finite numbers, low <= high."""
+    if value is not None and not (isinstance(value, list) and len(value) == 2 and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) for v in value)
+            and value[0] <= value[1]):
+        raise ValueError(f"{source!r}: input_range must be [low, high], finite, low <= high, got {describe(value)}")
+    return None if value is None else (float(value[0]), float(value[1]))

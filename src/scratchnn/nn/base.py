@@ -70,6 +70,27 @@ class Parameter:
         return f"Parameter(name={self.name!r}, shape={self.value.shape}, dtype={self.value.dtype})"
 
 
+def gather_parameters(parameters, dtype):
+    """Move all parameters into one flat buffer (and their grads into another); each
+    ``Parameter.value`` / ``.grad`` becomes a view of its slice. Return a Parameter over the
+    whole buffers.
+
+    Every optimizer here updates each number independently, so one step over the flat buffer
+    gives the same numbers as one step per parameter, with a few large NumPy calls instead of
+    many small ones. Zeroing the gradients is one call too.
+    """
+    total = sum(p.value.size for p in parameters)
+    everything = Parameter(np.empty(total, dtype=dtype), name="all")
+    offset = 0
+    for parameter in parameters:
+        shape, size = parameter.value.shape, parameter.value.size
+        everything.value[offset:offset + size] = parameter.value.reshape(-1)
+        parameter.value = everything.value[offset:offset + size].reshape(shape)
+        parameter.grad = everything.grad[offset:offset + size].reshape(shape)
+        offset += size
+    return everything
+
+
 class Layer:
     """Base class of every layer; the defaults fit a layer without parameters.
 

@@ -1,6 +1,6 @@
 """Pickling an estimator's network through the checks a model file gets.
 
-A Sequential keeps every weight as a view into one flat buffer (`model._gather`). Pickle
+A Sequential keeps every weight as a view into one flat buffer (`nn.base.gather_parameters`). Pickle
 copies views as separate arrays, so an unpickled network would train its flat buffer while
 its layers read stale copies. The estimators therefore pickle the network as the arrays a
 model file holds (`scratchnn.serialization`: ``__config__``, the JSON architecture with a

@@ -57,7 +57,7 @@ class ScikitLearnSteps(Strategy):
         return value, logits
 
     def update(self, optimizer):
-        parameter = self.network.flat_parameter     # one update over all weights (see model._gather)
+        parameter = self.network.flat_parameter     # one update over all weights (see nn.base.gather_parameters)
         if isinstance(optimizer, ScikitLearnAdam):  # the scaling below, fused into its step
             optimizer.scaled_step(parameter, self.n_rows, self.l2)
             self.grad_is_zero = True                # (scaled_step leaves every gradient at 0)
@@ -96,7 +96,7 @@ def scikit_learn_log_loss(exps, sums, labels, weights, alpha):
 
 def l2_factors(network, alpha):
     """α at every weight of the flat parameter buffer, 0 at every bias: the L2 term's factor
-    per entry (`model._gather` lays the parameters out in the order of ``parameters()``)."""
+    per entry (`nn.base.gather_parameters` lays the parameters out in the order of ``parameters()``)."""
     factors = np.zeros_like(network.flat_parameter.value)
     weights = {id(layer.weight) for layer in network.layers if isinstance(layer, Dense)}
     offset = 0

@@ -27,7 +27,7 @@ from ..optim import get_optimizer
 from .callbacks import Callback, ProgressLogger
 from .checkpoint import read_checkpoint
 from .history import History
-from .parallel import ThreadedBatches, check_threads
+from .parallel import ThreadedBatches, automatic_threads, check_threads
 from .strategy import Steps, Strategy  # noqa: F401  (Strategy: the protocol strategies follow)
 
 
@@ -93,7 +93,7 @@ class CallbackList:
 
 def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
         validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None,
-        threads=None):
+        threads="auto"):
     """Train `model`; see `Sequential.fit` for the arguments. Returns a `History`."""
     loss, optimizer = get_loss(loss), get_optimizer(optimizer)
     epochs = positive_int("epochs", epochs)
@@ -120,6 +120,8 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
 
     n_samples = len(X)
     batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
+    if threads == "auto":
+        threads = automatic_threads(model, batch_size)
     _check_batch_statistics(model, X.shape, batch_size)
     log_names = ["loss", *metrics]
     if validation is not None:

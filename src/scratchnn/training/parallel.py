@@ -36,15 +36,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._checks import positive_int
+from .._checks import describe, positive_int
 from ..nn.base import Layer, Reduction
 from ..nn.conv import Conv2D
 from .strategy import Strategy
 
 
 def check_threads(threads):
-    """Validate ``threads`` for `fit` before any work: an int >= 1 (None means 1); above 1 it
-    needs threadpoolctl."""
+    """Validate ``threads`` for `fit` before any work: "auto" (returned as it is, see
+    `automatic_threads`) or an int >= 1 (None means 1); above 1 it needs threadpoolctl."""
+    if isinstance(threads, str):
+        if threads == "auto":
+            return threads
+        raise TypeError(f"threads must be 'auto', a positive integer or None, got {describe(threads)}")
     threads = positive_int("threads", threads, allow_none=True) or 1
     if threads > 1 and importlib.util.find_spec("threadpoolctl") is None:
         raise ImportError(f"threads={threads} needs threadpoolctl to keep BLAS to one thread per "
@@ -53,7 +57,7 @@ def check_threads(threads):
 
 
 def automatic_threads(model, batch_size, cores=None):
-    """The thread count the command line picks by default (``--threads auto``): one per core,
+    """The thread count of ``fit(threads="auto")`` and ``--threads auto``: one per core,
     at most one per 64 rows of a batch, for a network with a convolution (whose elementwise
     work is what threads spread); 1 for other networks, whose matrix products already use every
     core, or without threadpoolctl. A CNN in batches of 128 on 2 cores: 2."""

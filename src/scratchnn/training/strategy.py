@@ -24,7 +24,7 @@ class Strategy:
         raise NotImplementedError
 
     def update(self, optimizer):
-        """One step of the optimizer from that gradient, over all weights at once (model._gather)."""
+        """One step of the optimizer from that gradient, over all weights at once (nn.base.gather_parameters)."""
         optimizer.step([self.model.flat_parameter])
 
     def running(self):
