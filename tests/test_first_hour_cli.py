@@ -220,3 +220,20 @@ def test_first_layer_weights_show_every_unit_on_a_robust_symmetric_scale(tmp_pat
     assert "100 of 100 units" in fig._suptitle.get_text() and "99th percentile of |w|" in fig._suptitle.get_text()
     fig = sn.plot.plot_first_layer_weights(weights, max_units=9)    # the old argument: the first 9, tiled
     assert sum(1 for ax in fig.axes if ax.images) == 9 and "9 of 100 units" in fig._suptitle.get_text()
+
+
+def test_predict_warns_in_one_line_about_inputs_far_outside_the_training_range(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    X = rng.random((60, 4))                                      # trained on [0, 1], like pixels
+    y = (X[:, 0] > 0.5).astype(int)
+    net = sn.Sequential(sn.Dense(4, 2), seed=0)
+    net.fit(X, y, loss="cross_entropy", optimizer="adam", epochs=2, verbose=0)
+    net.save(tmp_path / "model.npz")
+    np.save(tmp_path / "raw.npy", X * 255)                       # 0-255 "pixels"
+    assert main(["predict", str(tmp_path / "model.npz"), str(tmp_path / "raw.npy")]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("scratchnn: warning: X holds values from")
+    assert "divide them by 255" in err[0]
+    with pytest.raises(SystemExit):
+        main(["predict", "--help"])
+    assert "pixels in [0, 1] (divide 0-255 values by 255)" in " ".join(capsys.readouterr().out.split())

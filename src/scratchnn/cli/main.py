@@ -12,14 +12,15 @@
     scratchnn summary model.npz
 
 This module holds the parser (every command and flag) and `main`; the commands live in
-`cli_train` (train), `cli_use` (evaluate, predict, summary), with `cli_data` (what DATA
-names), `cli_models` (the networks) and `cli_plots` (--plots). Errors are one line on stderr
+`train` (train), `use` (evaluate, predict, summary), with `data` (what DATA names),
+`models` (the networks) and `plots` (--plots). Errors are one line on stderr
 and exit code 2, never a traceback; Ctrl-C prints one line and exits with 130.
 """
 
 import argparse
 import os
 import sys
+import warnings
 
 import numpy as np
 
@@ -75,7 +76,10 @@ def build_parser():
         "predict", help="write a model's predictions for rows of features as CSV on stdout",
         description="Read feature rows from a CSV file (header optional) or a .npy array and write "
         "CSV to stdout: a header 'prediction,p_<class>,...', then for each row the predicted class "
-        "and the probability of every class (softmax of the outputs, 6 significant digits).")
+        "and the probability of every class (softmax of the outputs, 6 significant digits). Give "
+        "the features on the scale the model was trained on: for a model trained on mnist or "
+        "fashion-mnist, pixels in [0, 1] (divide 0-255 values by 255); CSV models standardize "
+        "raw columns themselves. Inputs far outside the training range draw a warning.")
     predict.add_argument("model", metavar="MODEL", help="a model file written by train --out")
     predict.add_argument("inputs", metavar="INPUTS", help="a .csv file of numbers or a .npy array")
     predict.add_argument("--target", metavar="NAME_OR_INDEX",
@@ -261,7 +265,13 @@ def main(argv=None):
     """Entry point of the ``scratchnn`` console script; returns the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return args.run(args)
+        with warnings.catch_warnings(record=True) as caught:    # the library's warnings, one line each
+            warnings.simplefilter("always", UserWarning)
+            try:
+                return args.run(args)
+            finally:
+                for warning in caught:
+                    print(f"scratchnn: warning: {_one_line(warning.message)}", file=sys.stderr)
     except UsageError as error:
         print(error, file=sys.stderr)
         return 2
