@@ -237,3 +237,29 @@ def test_predict_warns_in_one_line_about_inputs_far_outside_the_training_range(t
     with pytest.raises(SystemExit):
         main(["predict", "--help"])
     assert "pixels in [0, 1] (divide 0-255 values by 255)" in " ".join(capsys.readouterr().out.split())
+
+
+@pytest.mark.skipif(not os.path.isdir("/usr/share/datasets/fashion-mnist"), reason="needs dataset-fashion-mnist")
+def test_images_default_to_the_measured_recipes(capsys, tmp_path):
+    code, out, err = run(capsys, "train", "fashion-mnist", "--limit", "300", "--epochs", "1", "--verbose", "0",
+                         "--out", tmp_path / "mlp.npz")
+    assert code == 0, err
+    assert "Network: 784-512-256-10, relu, dropout 0.2" in out or "Network: 784-512-256-10" in out
+    layers = [type(layer).__name__ for layer in sn.load(tmp_path / "mlp.npz").layers]
+    assert layers == ["Dense", "ReLU", "Dropout", "Dense", "ReLU", "Dropout", "Dense"]
+
+    from scratchnn.cli.main import build_parser
+    from scratchnn.cli.train import _apply_recipe
+
+    for argv, kind, expected in [
+            (["train", "fashion-mnist"], "images", {"epochs": 30, "hidden": [512, 256], "dropout": 0.2,
+                                                    "schedule": "cosine", "label_smoothing": 0.1}),
+            (["train", "fashion-mnist", "--model", "cnn"], "images", {"epochs": 15, "schedule": "cosine",
+                                                                     "label_smoothing": 0.1}),
+            (["train", "circles"], "toy", {"epochs": None, "hidden": [64], "dropout": 0.0, "schedule": "none",
+                                           "label_smoothing": 0.0}),
+            (["train", "fashion-mnist", "--hidden", "32", "--schedule", "none", "--label-smoothing", "0"], "images",
+             {"hidden": [32], "schedule": "none", "label_smoothing": 0.0, "dropout": 0.2})]:
+        args = build_parser().parse_args(argv)
+        _apply_recipe(args, kind)
+        assert {name: getattr(args, name) for name in expected} == expected, argv

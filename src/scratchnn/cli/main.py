@@ -29,7 +29,7 @@ from .data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
 from .._checks import MAX_NOISE
 from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .plots import MissingPlotLibrary
-from .train import DEFAULTS, SCHEDULE_HELP, SCHEDULES, run_train
+from .train import DEFAULTS, RECIPES, SCHEDULE_HELP, SCHEDULES, run_train
 from .use import run_evaluate, run_predict, run_summary
 from ..optim import OPTIMIZERS
 from ..training import DivergedError
@@ -111,14 +111,19 @@ def _add_train(commands):
                        help="mlp (default): Dense layers from --hidden; cnn: for 28x28 images, "
                        f"the stack '{CNN_LAYERS}' then Dense(classes)")
     train.add_argument("--layers", metavar="SPEC", help=LAYERS_HELP + " (overrides --model and --hidden)")
-    train.add_argument("--hidden", type=_hidden_sizes, default=[64], metavar="SIZES",
-                       help="hidden layer widths, comma-separated, e.g. 256,128; '' for none (default 64)")
+    train.add_argument("--hidden", type=_hidden_sizes, metavar="SIZES",
+                       help="hidden layer widths, comma-separated, e.g. 256,128; '' for none (default "
+                       "512,256 for images, 64 otherwise)")
     train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
                        help="hidden activation (default relu)")
-    train.add_argument("--dropout", type=_fraction, default=0.0, metavar="RATE",
-                       help="dropout rate after each hidden activation (default 0: none)")
+    train.add_argument("--dropout", type=_fraction, metavar="RATE",
+                       help="dropout rate after each hidden activation (default 0.2 for the images MLP, 0 otherwise)")
+    train.add_argument("--label-smoothing", type=_fraction, metavar="EPS",
+                       help="cross-entropy label smoothing (default 0.1 for images, 0 otherwise)")
     train.add_argument("--epochs", type=_positive_int, metavar="N", help=f"number of epochs (default "
-                       f"{DEFAULTS['images']['epochs']} for images, {DEFAULTS['toy']['epochs']} otherwise)")
+                       f"{RECIPES['images', 'mlp']['epochs']} for the images MLP, "
+                       f"{RECIPES['images', 'cnn']['epochs']} for the images CNN, "
+                       f"{DEFAULTS['toy']['epochs']} otherwise)")
     train.add_argument("--batch-size", type=_positive_int, metavar="N", help=f"mini-batch size (default "
                        f"{DEFAULTS['images']['batch_size']} for images, {DEFAULTS['toy']['batch_size']} otherwise)")
     train.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="default adam")
@@ -130,7 +135,7 @@ def _add_train(commands):
     train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
                        help="stop when the validation loss has not improved for PATIENCE epochs, and "
                        "keep the best epoch's weights (default off)")
-    train.add_argument("--schedule", choices=SCHEDULES, default="none", help=SCHEDULE_HELP)
+    train.add_argument("--schedule", choices=SCHEDULES, help=SCHEDULE_HELP)
     train.add_argument("--checkpoint", metavar="PATH", help="save a resumable checkpoint after every epoch")
     train.add_argument("--resume", action="store_true",
                        help="go on from the --checkpoint file (repeat the rest of the command as it was)")
