@@ -28,7 +28,7 @@ from .callbacks import Callback, ProgressLogger
 from .checkpoint import read_checkpoint
 from .history import History
 from .parallel import ThreadedBatches, automatic_threads, check_threads
-from .strategy import Steps, Strategy  # noqa: F401  (Strategy: the protocol strategies follow)
+from .strategy import Steps
 
 
 class DivergedError(RuntimeError):
