@@ -7,7 +7,10 @@ DATA is one of
 - a toy set (``xor``, ``circles``, ``moons``, ``spirals``, ``gaussians``), made with ``--seed``,
   ``--samples`` and ``--noise``, then split 80/20 (stratified, seeded) into training and test;
 - a path to a ``.csv`` file, one target column (``--target``, default the last one) and
-  numeric features, split 80/20 like the toy sets.
+  numeric features, split 80/20 like the toy sets (stratified for classification only).
+
+A CSV target is class labels or, for regression, numbers (`TASKS`); ``task="auto"`` decides
+by `infer_task`. The image and toy sets are classification only.
 
 Because the split is seeded, ``evaluate`` with the same ``--seed`` (and ``--samples``,
 ``--noise``, ``--limit``) sees exactly the test rows that ``train`` held out.
@@ -34,12 +37,20 @@ MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "#na", "<na>", "nan", "-na
 TEST_FRACTION = 0.2         # toy sets and CSV files: the share of rows held out for testing
 DEFAULT_SAMPLES = 500       # toy sets: points generated before the split
 DATA_HELP = f"{', '.join(IMAGE_SETS)}, {', '.join(TOY_SETS)}, or a path to a .csv file"
+TASKS = ("auto", "classification", "regression")
+# task "auto" on a CSV target: regression when it holds a number that is not whole, or more
+# than this many distinct whole numbers (26 letter codes stay classes; ages, counts, prices
+# do not); a first column with 2 to this many distinct whole numbers looks like labels
+MAX_AUTO_CLASSES = 30
+LABEL_NAMES = frozenset({"label", "labels", "class", "classes", "target", "y", "category", "digit", "species"})
 
 
 @dataclasses.dataclass
 class Data:
-    """A data set ready for a classifier: training and test parts, labels 0..C-1 named by
-    `classes`. `kind` is "images", "toy" or "csv"."""
+    """A data set ready for training: training and test parts. `kind` is "images", "toy" or
+    "csv". For ``task="classification"``, y holds labels 0..C-1 named by `classes`; for
+    ``task="regression"``, y is float64 of shape (N, 1) and `classes` is None. `note` says
+    why the task was inferred (or is None)."""
 
     name: str
     kind: str
@@ -48,6 +59,9 @@ class Data:
     X_test: np.ndarray
     y_test: np.ndarray
     classes: list
+    task: str = "classification"
+    target_name: str = None
+    note: str = None
 
     @property
     def input_shape(self):
@@ -56,17 +70,25 @@ class Data:
 
     @property
     def num_classes(self):
-        return len(self.classes)
+        """Classes of a classification set; None for regression."""
+        return None if self.classes is None else len(self.classes)
+
+    @property
+    def num_outputs(self):
+        """The network's output width: one logit per class, or one number per target."""
+        return 1 if self.task == "regression" else len(self.classes)
 
     @property
     def is_plane(self):
-        """Two features: the data and the decision boundary can be drawn in the plane."""
-        return self.input_shape == (2,)
+        """Two features of a classification set: the data and the decision boundary can be
+        drawn in the plane."""
+        return self.input_shape == (2,) and self.task == "classification"
 
     def describe(self):
         features = "x".join(map(str, self.input_shape))
         return (f"{self.name}: {len(self.X_train):,} training and {len(self.X_test):,} test rows, "
-                f"{features} features, {self.num_classes} classes")
+                f"{features} features, " + (f"regression of {self.target_name!r}" if self.task == "regression"
+                                            else f"{self.num_classes} classes"))
 
 
 def data_kind(source):
@@ -82,9 +104,14 @@ def data_kind(source):
     raise ValueError(f"unknown data set {source!r}: expected {DATA_HELP}")
 
 
-def check_data_options(source, target=None, samples=None, noise=None):
+def check_data_options(source, target=None, samples=None, noise=None, task="auto"):
     """Refuse options that do not apply to this DATA, before anything is loaded."""
     kind = data_kind(source)
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if task == "regression" and kind != "csv":
+        raise ValueError(f"--task regression applies to CSV files only: {source!r} is a classification "
+                         "set (its targets are class labels)")
     if target is not None and kind != "csv":
         raise ValueError(f"--target applies to CSV files only, not to {source!r}")
     if (samples is not None or noise is not None) and kind != "toy":
@@ -94,8 +121,11 @@ def check_data_options(source, target=None, samples=None, noise=None):
 
 
 def load_data(source, target=None, seed=0, samples=None, noise=None, limit=None, classes=None,
-              all_rows=False, test_only=False):
+              all_rows=False, test_only=False, task="auto"):
     """Load DATA (see the module docstring) as a `Data`.
+
+    ``task`` is "classification", "regression" (CSV files only) or "auto" (CSV files: see
+    `infer_task`; the others: classification).
 
     ``limit`` keeps the first `limit` rows of each part. ``classes`` (a trained model's class
     names) codes a CSV file's labels the way that model's training did. ``all_rows=True``
@@ -103,7 +133,7 @@ def load_data(source, target=None, seed=0, samples=None, noise=None, limit=None,
     ``test_only=True`` (for `evaluate`) reads only the test files of an image set, leaving
     no training rows; toy sets and CSV files are split as always.
     """
-    kind = check_data_options(source, target, samples, noise)
+    kind = check_data_options(source, target, samples, noise, task)
     if all_rows and kind != "csv":
         raise ValueError(f"--all-rows applies to CSV files only, not to {source!r}")
     if kind == "images":
@@ -117,15 +147,62 @@ def load_data(source, target=None, seed=0, samples=None, noise=None, limit=None,
         X_train, X_test, y_train, y_test = train_test_split(X, y, TEST_FRACTION, random_state=seed, stratify=True)
         names = [str(label) for label in range(int(y.max()) + 1)]
     else:
-        X, y, names = _read_labelled_csv(source, target, classes)
+        X, y, names, task, target_name, note = _read_target_csv(source, target, classes, task)
+        about = {"task": task, "target_name": target_name, "note": note}
         if all_rows:
-            return Data(source, kind, X[:0], y[:0], X[:limit], y[:limit], names)
+            return Data(source, kind, X[:0], y[:0], X[:limit], y[:limit], names, **about)
         if len(X) < 2:
             raise ValueError(f"{source}: found {len(X)} data row; a training and a test part need at least 2")
-        X_train, X_test, y_train, y_test = train_test_split(X, y, TEST_FRACTION, random_state=seed, stratify=True)
+        X_train, X_test, y_train, y_test = train_test_split(X, y, TEST_FRACTION, random_state=seed,
+                                                            stratify=task == "classification")
+        if limit is not None:
+            X_train, y_train, X_test, y_test = X_train[:limit], y_train[:limit], X_test[:limit], y_test[:limit]
+        return Data(source, kind, X_train, y_train, X_test, y_test, names, **about)
     if limit is not None:
         X_train, y_train, X_test, y_test = X_train[:limit], y_train[:limit], X_test[:limit], y_test[:limit]
     return Data(source, kind, X_train, y_train, X_test, y_test, names)
+
+
+def infer_task(y, text_labels):
+    """("classification" or "regression", a one-line note or None) for a CSV target column
+    `y` (numbers) under ``--task auto``: regression when a value is not a whole number or
+    when there are more than `MAX_AUTO_CLASSES` distinct whole numbers; else classification.
+    Text labels (`text_labels`) are always classes."""
+    if text_labels:
+        return "classification", None
+    values = np.unique(y)
+    if y.dtype.kind == "f" and np.any(values != np.round(values)):
+        why = f"it holds numbers that are not whole, such as {values[values != np.round(values)][0]:g}"
+    elif len(values) > MAX_AUTO_CLASSES:
+        why = f"it holds {len(values)} distinct numbers, more than {MAX_AUTO_CLASSES} classes"
+    else:
+        return "classification", None
+    return "regression", f"{why}; pass --task classification for a classifier"
+
+
+def label_column_hint(path, target):
+    """A one-line hint when `target` is None (the last column) but the first column of the CSV
+    file at `path` looks like labels and the last does not; else None. A column looks like
+    labels when it holds 2 to `MAX_AUTO_CLASSES` distinct whole numbers and, in a file with a
+    header, is named like labels (`LABEL_NAMES`: a first column "rooms" of small whole numbers
+    is a feature). Never raises: an unreadable file is reported by the loading."""
+    if target is not None:
+        return None
+    try:
+        header, rows = _csv_rows(path)
+        first = np.array([float(cells[0]) for _, cells in rows])
+        last = np.array([float(cells[-1]) for _, cells in rows])
+    except (ValueError, IndexError, OSError):
+        return None
+
+    def labels(column):
+        return bool(np.all(column == np.round(column))) and 2 <= len(np.unique(column)) <= MAX_AUTO_CLASSES
+    named = header is None or header[0].lower() in LABEL_NAMES
+    if len(rows[0][1]) < 3 or not named or not labels(first) or labels(last):
+        return None
+    name = header[0] if header is not None else "0"
+    return (f"the first column ({name!r}) looks like labels, but the target is the last one by "
+            f"default; pass --target {name} to predict it")
 
 
 def _load_images(name, parts):
@@ -162,9 +239,10 @@ def _idx_files_in(folder, names):
     return found
 
 
-def _read_labelled_csv(path, target, classes):
-    """X, labels coded 0..C-1 and the class names. Without `classes`, the names are the sorted
-    labels (numbers in numeric order); with them, every label must be one of them."""
+def _read_target_csv(path, target, classes, task):
+    """(X, y, class names, task, target name, note): for classification, labels coded 0..C-1
+    and the class names (without `classes`, the sorted labels, numbers in numeric order; with
+    them, every label must be one of them); for regression, y float64 (N, 1) and no names."""
     try:
         X, y, info = load_csv(path, target=-1 if target is None else _column(target))
     except ValueError:
@@ -172,12 +250,26 @@ def _read_labelled_csv(path, target, classes):
         if missing is None:
             raise
         raise ValueError(missing) from None
+    name, note = info["target_name"], None
+    if task == "auto":
+        task, note = infer_task(y, info["classes"] is not None)
+    if task == "regression":
+        if info["classes"] is not None:
+            raise ValueError(f"{path}: --task regression needs numbers in the target column {name!r}, but it "
+                             f"holds text such as {info['classes'][0]!r} (pass --target to pick another column)")
+        return X, y.astype(np.float64).reshape(-1, 1), None, task, name, note
+    return (X, *_class_labels(path, y, info, classes), task, name, note)
+
+
+def _class_labels(path, y, info, classes):
+    """(labels coded 0..C-1, class names) of a classification target."""
     if info["classes"] is not None:
         labels = np.asarray(info["classes"], dtype=object)[y]
     elif y.dtype.kind == "f":
         raise ValueError(f"{path}: the target column {info['target_name']!r} holds non-integer numbers "
-                         f"such as {y[y != np.round(y)][0]:g}; scratchnn train does classification, so "
-                         "the target must hold class labels (pass --target to pick another column)")
+                         f"such as {y[y != np.round(y)][0]:g}; scratchnn train does classification under "
+                         "--task classification, and these are not class labels: pass --task regression "
+                         "(or leave --task out) to predict them, or --target to pick another column")
     else:
         labels = y
     if classes is None:
@@ -186,13 +278,13 @@ def _read_labelled_csv(path, target, classes):
             raise ValueError(f"{path}: the target column {info['target_name']!r} holds one class only "
                              f"({str(names[0])!r}); a classifier needs at least two (--target picks the "
                              "column of labels, by default the last)")
-        return X, codes.reshape(-1).astype(np.int64), [str(name) for name in names]
+        return codes.reshape(-1).astype(np.int64), [str(name) for name in names]
     index = {str(name): code for code, name in enumerate(classes)}
     unknown = sorted({str(label) for label in labels} - set(index))
     if unknown:
         raise ValueError(f"{path}: column {info['target_name']!r} holds labels {unknown[:5]} that the model "
                          f"does not know; its classes are {list(classes)}")
-    return X, np.array([index[str(label)] for label in labels], dtype=np.int64), list(classes)
+    return np.array([index[str(label)] for label in labels], dtype=np.int64), list(classes)
 
 
 def _column(target):

@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 from .. import __version__
-from .data import DATA_HELP, DEFAULT_SAMPLES, TEST_FRACTION
+from .data import DATA_HELP, DEFAULT_SAMPLES, MAX_AUTO_CLASSES, TASKS, TEST_FRACTION
 from .._checks import MAX_NOISE
 from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .plots import MissingPlotLibrary
@@ -76,7 +76,8 @@ def build_parser():
         "predict", help="write a model's predictions for rows of features as CSV on stdout",
         description="Read feature rows from a CSV file (header optional) or a .npy array and write "
         "CSV to stdout: a header 'prediction,p_<class>,...', then for each row the predicted class "
-        "and the probability of every class (softmax of the outputs, 6 significant digits). Give "
+        "and the probability of every class (softmax of the outputs, 6 significant digits); for a "
+        "regressor (no class names, one output per row) one column 'prediction' of numbers. Give "
         "the features on the scale the model was trained on: for a model trained on mnist or "
         "fashion-mnist, pixels in [0, 1] (divide 0-255 values by 255); CSV models standardize "
         "raw columns themselves. Inputs far outside the training range draw a warning.")
@@ -96,17 +97,24 @@ def build_parser():
 
 def _add_train(commands):
     train = commands.add_parser(
-        "train", help="train a classifier on a data set and save it",
+        "train", help="train a classifier (or a regressor on a CSV file) and save it",
         description="Train a classifier (a multi-layer perceptron ending in one logit per class, "
         "softmax cross-entropy loss) on DATA, print the test accuracy and the training time, "
-        "and save the model with --out. CSV and toy data get a Standardize layer built from "
+        "and save the model with --out; for a CSV file's numeric target, a regressor (--task). "
+        "CSV and toy data get a Standardize layer built from "
         f"the training rows. Toy sets and CSV files are split {1 - TEST_FRACTION:.0%}/"
-        f"{TEST_FRACTION:.0%} into training and test rows (stratified, with --seed).",
+        f"{TEST_FRACTION:.0%} into training and test rows (stratified for classification, with --seed).",
         epilog="--plots DIR writes history.png and confusion_matrix.png; for 2-D data also "
         "decision_boundary.png and decision_boundary.gif; for images also samples.png, "
         "misclassified.png and first_layer_weights.png. After --resume the animation jumps from "
         "the untrained network to the epoch the checkpoint held.")
     train.add_argument("data", metavar="DATA", help=DATA_HELP)
+    train.add_argument("--task", choices=TASKS, default="auto",
+                       help="classification (one logit per class, cross-entropy) or regression (CSV "
+                       "files: one linear output in the target's units, squared error; reports R² "
+                       "and MAE); default auto: regression when the CSV target holds a number that "
+                       f"is not whole or more than {MAX_AUTO_CLASSES} distinct whole numbers (a note "
+                       "says so), else classification")
     train.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
                        help="mlp (default): Dense layers from --hidden; cnn: for 28x28 images, "
                        f"the stack '{CNN_LAYERS}' then Dense(classes)")
@@ -155,8 +163,9 @@ def _add_train(commands):
 
 def _add_evaluate(commands):
     evaluate = commands.add_parser(
-        "evaluate", help="print a saved model's loss and accuracy on a data set's test rows",
-        description="Load MODEL and print its loss and accuracy on the test rows of DATA: the test "
+        "evaluate", help="print a saved model's loss and accuracy (a regressor's R², MAE, MSE) on a data set's test rows",
+        description="Load MODEL and print its loss and accuracy (a regressor, a model without "
+        "class names and with one output per row: R², MAE and MSE) on the test rows of DATA: the test "
         "set of fashion-mnist/mnist, or the rows that train held out of a toy set or CSV file "
         "(give the same --seed, --samples, --noise and --limit as to train).")
     evaluate.add_argument("model", metavar="MODEL", help="a model file written by train --out")
@@ -170,7 +179,8 @@ def _add_evaluate(commands):
 
 def _add_data_options(parser):
     parser.add_argument("--target", metavar="NAME_OR_INDEX",
-                        help="CSV files: the column of class labels, by name or index (default: the last)")
+                        help="CSV files: the target column (class labels, or numbers for a regressor), "
+                        "by name or index (default: the last)")
     parser.add_argument("--seed", type=_non_negative_int, default=0,
                         help="seed of the weights, shuffling, toy data and splits (default 0)")
     parser.add_argument("--samples", type=_positive_int, metavar="N",

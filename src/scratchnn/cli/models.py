@@ -8,7 +8,9 @@ parsed command line and the `Data`:
 - ``--model cnn``: the stack `CNN_LAYERS` below, for 28x28 images;
 - ``--layers SPEC``: any stack written as comma-separated tokens (see `parse_layers`).
 
-The last layer gives logits: `CrossEntropy` applies the softmax.
+The last layer gives logits: `CrossEntropy` applies the softmax. A regressor (``--task
+regression``) ends in Dense(1) and then `target_scaling`, a fixed layer that turns the
+standardized output back into the target's units.
 """
 
 import math
@@ -19,7 +21,7 @@ from ..nn import activations
 from ..nn.activations import ACTIVATIONS
 from ..nn.conv import Conv2D
 from ..nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
-from ..nn.core import Dense, Dropout, Flatten, Reshape, Standardize
+from ..nn.core import Dense, Dropout, Flatten, Reshape, Standardize, feature_statistics
 from ..nn.normalization import BatchNorm
 from ..model import Sequential
 
@@ -208,14 +210,14 @@ def _output_shape(layer, shape, token, dtype):
 
 def _custom(args, data):
     spec = args.layers if args.layers is not None else CNN_LAYERS
-    layers = parse_layers(spec, data.input_shape, data.num_classes)
+    layers = parse_layers(spec, data.input_shape, data.num_outputs)
     if data.kind != "images":
         layers.insert(0, Standardize.from_data(data.X_train))
     return Sequential(*layers, seed=args.seed, dtype=args.dtype)
 
 
 def _mlp(args, data):
-    return build_mlp(data.input_shape, args.hidden, args.activation, args.dropout, data.num_classes,
+    return build_mlp(data.input_shape, args.hidden, args.activation, args.dropout, data.num_outputs,
                      seed=args.seed, dtype=args.dtype,
                      standardize_from=None if data.kind == "images" else data.X_train)
 
@@ -224,11 +226,26 @@ ARCHITECTURES = {"mlp": _mlp, "cnn": _custom}
 
 
 def build_network(args, data):
-    """The network the `train` command line asks for (``args.model``, default "mlp"), with
-    the class names of `data`."""
+    """The network the `train` command line asks for (``args.model``, default "mlp"): a
+    classifier named by the class names of `data`, or, for ``data.task == "regression"``, a
+    regressor ending in `target_scaling` (no class names: that is how a model file says it is
+    a regressor)."""
     net = ARCHITECTURES["cnn" if getattr(args, "layers", None) is not None else args.model](args, data)
+    if data.task == "regression":
+        return Sequential(*net.layers, target_scaling(data.y_train), seed=args.seed, dtype=args.dtype)
     net.classes = list(data.classes)
     return net
+
+
+def target_scaling(y):
+    """A fixed (never trained) layer y = σ·z + μ, μ and σ the mean and standard deviation of
+    the training targets y (N, outputs): the network before it learns the standardized target
+    z = (y − μ)/σ, whatever the target's units, and the saved model predicts in those units.
+    It is a `Standardize` layer with mean −μ/σ and scale 1/σ: (z + μ/σ) · σ = σ·z + μ."""
+    mean, scale = feature_statistics(np.asarray(y, dtype=np.float64))
+    layer = Standardize(list(mean.shape))
+    layer.mean[...], layer.scale[...] = -mean / scale, 1 / scale        # (z − (−μ/σ)) / (1/σ) = σ·z + μ
+    return layer
 
 
 def describe_network(net):

@@ -1,6 +1,7 @@
 """The pictures that ``train --plots DIR`` and ``evaluate --plots DIR`` write.
 
-- every run: ``history.png`` (train only) and ``confusion_matrix.png``;
+- every run: ``history.png`` (train only) and ``confusion_matrix.png``; a regressor: only
+  ``history.png`` (loss and MAE curves);
 - data in the plane: ``decision_boundary.png`` and ``decision_boundary.gif``, the boundary
   forming epoch by epoch, drawn from frozen copies of the weights taken during training;
 - images: ``samples.png``, ``misclassified.png`` and ``first_layer_weights.png``.
@@ -98,6 +99,8 @@ def write_training_plots(directory, net, data, history, snapshots):
     logged = {name: values for name, values in history.history.items()
               if name != "learning_rate" or len(set(values)) > 1}      # a constant rate: no panel
     plot.plot_history(logged, path=path("history.png"), title=data.name)
+    if data.task == "regression":
+        return paths
     predicted = probabilities(net, data.X_test).argmax(axis=1)
     write_confusion_matrix(path("confusion_matrix.png"), data.y_test, predicted, data.classes)
     if data.is_plane:

@@ -1,4 +1,5 @@
-"""``scratchnn train DATA``: build a classifier, train it, report the test accuracy, save it.
+"""``scratchnn train DATA``: build a classifier (or, for a CSV file's numeric target, a
+regressor), train it, report the test accuracy (or R² and MAE), save it.
 
     scratchnn train fashion-mnist --hidden 256,128 --epochs 20 --out model.npz --plots runs/fmnist/
     scratchnn train data.csv --target species --hidden 16 --out iris.npz
@@ -12,12 +13,14 @@ import os
 import sys
 import time
 
+import numpy as np
+
 from ..training.callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
                         StepLR)
-from .data import check_data_options, load_data
+from .data import check_data_options, label_column_hint, load_data
 from .models import build_network, describe_network
 from .plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
-from ..losses import CrossEntropy
+from ..losses import MSE, CrossEntropy
 from ..nn.conv import Conv2D
 from ..optim import OPTIMIZERS
 from ..training.parallel import automatic_threads, check_threads
@@ -43,14 +46,30 @@ SCHEDULE_HELP = ("learning-rate schedule: step (divide by 10 after each third of
 
 
 def run_train(args):
-    kind = check_data_options(args.data, args.target, args.samples, args.noise)
+    task = getattr(args, "task", "auto")
+    kind = check_data_options(args.data, args.target, args.samples, args.noise, task)
     _check_options(args)
     _apply_recipe(args, kind)
     epochs = args.epochs or DEFAULTS[kind]["epochs"]
     batch_size = args.batch_size or DEFAULTS[kind]["batch_size"]
     learning_rate = args.learning_rate or DEFAULTS[kind]["learning_rate"]
 
-    data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit)
+    hint = label_column_hint(args.data, args.target) if kind == "csv" else None
+    try:
+        data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit, task=task)
+    except ValueError as error:
+        if hint is None:
+            raise
+        raise ValueError(f"{error} (note: {hint})") from None
+    if hint is not None:
+        print(f"Note: {hint}", file=sys.stderr)
+    if data.note is not None:
+        print(f"Note: training a regressor (--task regression), since the target column {data.target_name!r} "
+              f"looks continuous: {data.note}", file=sys.stderr)
+    regression = data.task == "regression"
+    if regression and args.label_smoothing:
+        raise ValueError(f"--label-smoothing {args.label_smoothing:g} applies to classification, "
+                         "but this run trains a regressor (pass --task classification for a classifier)")
     if args.plots is not None:
         check_plotting(args.plots, animation=data.is_plane)
     if args.threads != "auto":
@@ -70,10 +89,10 @@ def run_train(args):
 
     started = time.perf_counter()
     try:
-        history = net.fit(data.X_train, data.y_train, loss=CrossEntropy(label_smoothing=args.label_smoothing),
-                          optimizer=optimizer,
+        loss = MSE() if regression else CrossEntropy(label_smoothing=args.label_smoothing)
+        history = net.fit(data.X_train, data.y_train, loss=loss, optimizer=optimizer,
                           epochs=epochs, batch_size=batch_size, verbose=args.verbose,
-                          validation_split=args.validation_split, metrics=["accuracy"],
+                          validation_split=args.validation_split, metrics=["mae" if regression else "accuracy"],
                           callbacks=callbacks + [snapshots],
                           resume_from=args.checkpoint if args.resume else None, threads=threads)
     except KeyboardInterrupt:
@@ -81,10 +100,14 @@ def run_train(args):
     seconds = time.perf_counter() - started
 
     _report_training(snapshots.epochs_run, len(history.epoch), epochs, seconds, early_stopping)
-    results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"], batch_size=INFERENCE_BATCH)
-    correct = round(results["accuracy"] * len(data.X_test))
-    print(f"Test accuracy: {results['accuracy']:.4f} ({correct:,} of {len(data.X_test):,} correct), "
-          f"test loss {results['loss']:.4f}")
+    if regression:
+        print(describe_regression(data.y_test, net.predict(data.X_test, batch_size=INFERENCE_BATCH)))
+    else:
+        results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"],
+                               batch_size=INFERENCE_BATCH)
+        correct = round(results["accuracy"] * len(data.X_test))
+        print(f"Test accuracy: {results['accuracy']:.4f} ({correct:,} of {len(data.X_test):,} correct), "
+              f"test loss {results['loss']:.4f}")
     if args.out is not None:
         net.save(args.out)
         print(f"Saved the model to {args.out}")
@@ -92,8 +115,29 @@ def run_train(args):
         print("The model was not saved (pass --out PATH to keep it).")
     if args.plots is not None:
         paths = write_training_plots(args.plots, net, data, history, snapshots)
-        print(f"Plots: {', '.join(paths)}")
+        print(f"Plots: {', '.join(paths)}" + (" (a regressor has no confusion matrix, decision boundary "
+                                              "or misclassified samples)" if regression else ""))
     return 0
+
+
+def regression_scores(y, predicted):
+    """{"r2", "mae", "mse"} of predictions (N, outputs) against targets y (N, outputs), averaged
+    over the outputs: R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² (1 is perfect, 0 is predicting the mean;
+    a constant target gives 0, or 1 when predicted exactly), MAE = mean |y − ŷ|,
+    MSE = mean (y − ŷ)² (without the loss's ½)."""
+    y, predicted = np.asarray(y, np.float64), np.asarray(predicted, np.float64)
+    residual = ((y - predicted) ** 2).sum(axis=0)                  # Σ (y − ŷ)²
+    spread = ((y - y.mean(axis=0)) ** 2).sum(axis=0)               # Σ (y − ȳ)²
+    r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), (residual == 0) * 1.0)
+    return {"r2": float(r2.mean()), "mae": float(np.abs(y - predicted).mean()),
+            "mse": float(((y - predicted) ** 2).mean())}
+
+
+def describe_regression(y, predicted):
+    """"Test R²: 0.9312, MAE 1.234, MSE 2.345 (60 test rows)"."""
+    scores = regression_scores(y, predicted)
+    return (f"Test R²: {scores['r2']:.4f}, MAE {scores['mae']:.4g}, MSE {scores['mse']:.4g} "
+            f"({len(y):,} test rows)")
 
 
 def _automatic_threads(net, batch_size):

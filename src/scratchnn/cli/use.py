@@ -3,6 +3,10 @@
     scratchnn evaluate model.npz fashion-mnist          # loss and accuracy on the test set
     scratchnn predict model.npz inputs.csv > predictions.csv
     scratchnn summary model.npz
+
+A model file is a regressor when it has no class names and gives one output per row (what
+``train --task regression`` writes); otherwise a classifier, whose outputs are named by its
+class names, or numbered 0..K-1 when it has none.
 """
 
 import csv
@@ -18,6 +22,7 @@ from .plots import INFERENCE_BATCH, check_plotting, probabilities, write_confusi
 from ..model import load
 from ..serialization import read_npz
 from ..losses import CrossEntropy
+from .train import describe_regression, regression_scores
 
 
 def run_evaluate(args):
@@ -25,8 +30,11 @@ def run_evaluate(args):
     if args.plots is not None:
         check_plotting(args.plots)
     net = load(args.model)
+    if is_regressor(net):
+        return _evaluate_regressor(args, net)
     data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit,
-                     classes=net.classes, all_rows=args.all_rows, test_only=True)
+                     classes=net.classes, all_rows=args.all_rows, test_only=True,
+                     task="classification")
     if net.classes is not None and data.kind != "csv" and list(map(str, net.classes)) != data.classes:
         raise ValueError(f"{args.model} was trained on the classes {net.classes}, but {args.data} has {data.classes}")
     features = expected_features(net)
@@ -51,6 +59,39 @@ def run_evaluate(args):
     return 0
 
 
+def is_regressor(net):
+    """A model without class names that gives one output per row (see the module docstring)."""
+    if net.classes is not None:
+        return False
+    shape = net.output_shapes()[-1]          # None where the input shape is unknown
+    return shape is not None and shape[-1] == 1
+
+
+def _evaluate_regressor(args, net):
+    if args.plots is not None:
+        raise ValueError(f"--plots: {args.model} is a regressor; evaluate draws only a classifier's "
+                         "confusion matrix")
+    if check_data_options(args.data, args.target, args.samples, args.noise) != "csv":
+        raise ValueError(f"{args.model} gives 1 output per row and has no class names: a regressor, but "
+                         f"{args.data!r} is a classification set (one logit per class); give a CSV file")
+    data = load_data(args.data, args.target, args.seed, args.samples, args.noise, args.limit,
+                     all_rows=args.all_rows, task="regression")
+    _check_features(args.data, args.model, net, data.X_test)
+    predicted = net.predict(data.X_test, batch_size=INFERENCE_BATCH)
+    rows = "rows" if args.all_rows else "test rows"
+    print(f"{data.name}: {len(data.X_test):,} {rows}, regression of {data.target_name!r}")
+    scores = regression_scores(data.y_test, predicted)
+    print(f"Test loss: {scores['mse'] / 2:.4g} (½ MSE, the training loss)")
+    print(describe_regression(data.y_test, predicted))
+    return 0
+
+
+def _check_features(source, model, net, X):
+    features = expected_features(net)
+    if features is not None and X[0].size != features:
+        raise ValueError(f"{source} has {X[0].size} features per row, but {model} expects {features}")
+
+
 def run_predict(args):
     net = load(args.model)
     X = read_inputs(args.inputs, args.target)
@@ -60,6 +101,11 @@ def run_predict(args):
     if features is not None and X.shape[1:] != (features,):
         hint = "" if X.ndim != 2 or X.shape[1] != features + 1 else " (pass --target to drop the target column)"
         raise ValueError(f"{args.inputs} has {_columns(X)} per row, but the model expects {features} features{hint}")
+    if is_regressor(net):
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["prediction"])
+        writer.writerows([f"{value:.7g}"] for value in net.predict(X, batch_size=INFERENCE_BATCH)[:, 0])
+        return 0
     p = probabilities(net, X)
     if p.shape[1] < 2:
         raise ValueError(f"{args.model} gives {p.shape[1]} output per row; predict needs one logit per class")
@@ -80,7 +126,9 @@ def run_summary(args):
     features = expected_features(net)
     if features is not None:
         print(f"inputs: {features} features per row")
-    if net.classes is None:
+    if is_regressor(net):
+        print("classes: none: a regressor (one number per row; evaluate reports R², MAE and MSE)")
+    elif net.classes is None:
         print("classes: none saved (predictions are column numbers)")
     else:
         print(f"classes ({len(net.classes)}): {', '.join(map(str, net.classes))}")
