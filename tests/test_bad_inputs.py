@@ -744,7 +744,7 @@ CLI_CASES = [
         "train", "one_class.csv"),
     cli("train_csv_fractional_target",
         "fractional.csv: the target column 'label' holds non-integer numbers such as 0.5",
-        "train", "fractional.csv"),
+        "train", "fractional.csv", "--task", "classification"),
     cli("train_csv_unknown_target", "target='nope' is not a column of good.csv",
         "train", "good.csv", "--target", "nope"),
     cli("train_png_as_csv", "picture.png: not UTF-8 text", "train", "picture.png"),

@@ -392,7 +392,7 @@ def test_train_csv_errors(capsys, tmp_path):
     assert out == "" and "available: ['feature_0'" in err
     assert_one_line_error(code, err, "target='colour' is not a column of")
     np.savetxt(tmp_path / "regression.csv", np.column_stack([np.ones(10), np.linspace(0, 1, 10)]), delimiter=",")
-    code, out, err = run(capsys, "train", tmp_path / "regression.csv")
+    code, out, err = run(capsys, "train", tmp_path / "regression.csv", "--task", "classification")
     assert_one_line_error(code, err, "holds non-integer numbers such as 0.111111; scratchnn train does classification")
     (tmp_path / "one.csv").write_text("a,b\n1,x\n2,x\n3,x\n")
     code, out, err = run(capsys, "train", tmp_path / "one.csv")
