@@ -21,7 +21,7 @@ from ._checks import describe, describe_typed, int_at_least, positive_int, posit
 from .losses import MSE, BinaryCrossEntropy
 from .model import Sequential
 from .nn.activations import Sigmoid, Tanh, sigmoid
-from .nn.base import Parameter
+from .nn.base import Parameter, flat_slices
 from .nn.core import Dense
 from .optim import SGD, Adam
 from .training import DivergedError
@@ -185,7 +185,7 @@ def train_xor_seeds(seeds, blog=False, hidden=None, epochs=None, learning_rate=N
     if verbose not in (0, 1):
         raise ValueError(f"verbose must be 0 or 1, got {describe(verbose)}")
     layout = build_xor_net(int(seeds[0]), blog, hidden)
-    # a net keeps its weights in one flat buffer [W1, b1, W2, b2] (see model._gather): each
+    # a net keeps its weights in one flat buffer [W1, b1, W2, b2] (see nn.base.gather_parameters): each
     # seed's, drawn by its own net, is a row of `flat`, seen below as (S, ...) parameter stacks
     flat = Parameter(np.stack([build_xor_net(int(seed), blog, hidden).flat_parameter.value
                                for seed in seeds]), name="all")
@@ -254,14 +254,11 @@ def _check_seeds(seeds):
 
 def _views(buffer, net):
     """The parameters of `net`, in order, as (S, ...) views into the (S, P) `buffer` whose row s
-    is network s's flat buffer (each parameter a slice of every row, as `model._gather` lays
+    is network s's flat buffer (each parameter a slice of every row, as `nn.base.gather_parameters` lays
     out one network's)."""
-    views, offset = [], 0
-    for parameter in net.parameters():
-        shape, size = parameter.value.shape, parameter.value.size
-        views.append(buffer[:, offset:offset + size].reshape((len(buffer),) + shape))
-        offset += size
-    return views
+    parameters = net.parameters()
+    return [buffer[:, part].reshape((len(buffer),) + parameter.value.shape)
+            for parameter, part in zip(parameters, flat_slices(parameters))]
 
 
 def _sum_rows(grad, out):

@@ -81,14 +81,22 @@ def gather_parameters(parameters, dtype):
     """
     total = sum(p.value.size for p in parameters)
     everything = Parameter(np.empty(total, dtype=dtype), name="all")
-    offset = 0
-    for parameter in parameters:
-        shape, size = parameter.value.shape, parameter.value.size
-        everything.value[offset:offset + size] = parameter.value.reshape(-1)
-        parameter.value = everything.value[offset:offset + size].reshape(shape)
-        parameter.grad = everything.grad[offset:offset + size].reshape(shape)
-        offset += size
+    for parameter, part in zip(parameters, flat_slices(parameters)):
+        shape = parameter.value.shape
+        everything.value[part] = parameter.value.reshape(-1)
+        parameter.value = everything.value[part].reshape(shape)
+        parameter.grad = everything.grad[part].reshape(shape)
     return everything
+
+
+def flat_slices(parameters):
+    """Where each parameter lies in the flat buffer of `gather_parameters`: a list of slices,
+    one per parameter, in order."""
+    slices, offset = [], 0
+    for parameter in parameters:
+        slices.append(slice(offset, offset + parameter.value.size))
+        offset += parameter.value.size
+    return slices
 
 
 class Layer:

@@ -17,6 +17,7 @@ from scipy.special import xlogy          # scikit-learn's own dependency, as sci
 
 from ..losses import CrossEntropy
 from ..nn.core import Dense
+from ..nn.base import flat_slices
 from ..training.strategy import Strategy
 from .network import ScikitLearnAdam, dense, logits_layers, scale_gradient
 
@@ -99,9 +100,7 @@ def l2_factors(network, alpha):
     per entry (`nn.base.gather_parameters` lays the parameters out in the order of ``parameters()``)."""
     factors = np.zeros_like(network.flat_parameter.value)
     weights = {id(layer.weight) for layer in network.layers if isinstance(layer, Dense)}
-    offset = 0
-    for parameter in network.parameters():
+    for parameter, part in zip(network.parameters(), flat_slices(network.parameters())):
         if id(parameter) in weights:
-            factors[offset:offset + parameter.value.size] = alpha
-        offset += parameter.value.size
+            factors[part] = alpha
     return factors
