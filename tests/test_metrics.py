@@ -50,3 +50,16 @@ def test_confusion_matrix_against_a_loop():
 def test_bad_metric_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+def test_regression_scores_against_their_definitions():
+    from scratchnn.metrics import regression_scores
+
+    y = np.array([[1.0], [2.0], [4.0], [5.0]])
+    predicted = np.array([[1.5], [2.0], [3.0], [5.5]])
+    scores = regression_scores(y, predicted)
+    assert scores["mse"] == pytest.approx((0.25 + 0 + 1 + 0.25) / 4)
+    assert scores["mae"] == pytest.approx((0.5 + 0 + 1 + 0.5) / 4)
+    assert scores["r2"] == pytest.approx(1 - 1.5 / 10.0)      # Σ(y − ȳ)² = 4 + 1 + 1 + 4 (ȳ = 3)
+    assert regression_scores(y, y)["r2"] == 1.0
+    assert regression_scores(np.full((3, 1), 2.0), np.full((3, 1), 2.0))["r2"] == 1.0   # constant, exact

@@ -92,3 +92,16 @@ def confusion_matrix(y_true, y_pred, num_classes=None):
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (y_true, y_pred), 1)
     return matrix
+
+
+def regression_scores(y, predicted):
+    """{"r2", "mae", "mse"} of predictions (N, outputs) against targets y (N, outputs), averaged
+    over the outputs: R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² (1 is perfect, 0 is predicting the mean;
+    a constant target gives 0, or 1 when predicted exactly), MAE = mean |y − ŷ|,
+    MSE = mean (y − ŷ)² (without the loss's ½)."""
+    y, predicted = np.asarray(y, np.float64), np.asarray(predicted, np.float64)
+    residual = ((y - predicted) ** 2).sum(axis=0)                  # Σ (y − ŷ)²
+    spread = ((y - y.mean(axis=0)) ** 2).sum(axis=0)               # Σ (y − ȳ)²
+    r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), (residual == 0) * 1.0)
+    return {"r2": float(r2.mean()), "mae": float(np.abs(y - predicted).mean()),
+            "mse": float(((y - predicted) ** 2).mean())}

@@ -8,12 +8,9 @@ regressor), train it, report the test accuracy (or R² and MAE), save it.
 Everything on the command line is checked, and the data loaded, before the first epoch.
 """
 
-import importlib.util
 import os
 import sys
 import time
-
-import numpy as np
 
 from ..training.callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
                         StepLR)
@@ -21,9 +18,9 @@ from .data import check_data_options, label_column_hint, load_data
 from .models import build_network, describe_network
 from .plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
 from ..losses import MSE, CrossEntropy
-from ..nn.conv import Conv2D
+from ..metrics import regression_scores
 from ..optim import OPTIMIZERS
-from ..training.parallel import automatic_threads, check_threads
+from ..training.parallel import automatic_threads, check_threads, threads_worth_using
 
 # Defaults that depend on the data: images are many and large, toy sets and tables small
 # (a few hundred rows need more epochs, and a larger step, to get anywhere).
@@ -101,7 +98,8 @@ def run_train(args):
 
     _report_training(snapshots.epochs_run, len(history.epoch), epochs, seconds, early_stopping)
     if regression:
-        print(describe_regression(data.y_test, net.predict(data.X_test, batch_size=INFERENCE_BATCH)))
+        predicted = net.predict(data.X_test, batch_size=INFERENCE_BATCH)
+        print(describe_regression(regression_scores(data.y_test, predicted), len(data.y_test)))
     else:
         results = net.evaluate(data.X_test, data.y_test, loss=CrossEntropy(), metrics=["accuracy"],
                                batch_size=INFERENCE_BATCH)
@@ -120,33 +118,17 @@ def run_train(args):
     return 0
 
 
-def regression_scores(y, predicted):
-    """{"r2", "mae", "mse"} of predictions (N, outputs) against targets y (N, outputs), averaged
-    over the outputs: R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² (1 is perfect, 0 is predicting the mean;
-    a constant target gives 0, or 1 when predicted exactly), MAE = mean |y − ŷ|,
-    MSE = mean (y − ŷ)² (without the loss's ½)."""
-    y, predicted = np.asarray(y, np.float64), np.asarray(predicted, np.float64)
-    residual = ((y - predicted) ** 2).sum(axis=0)                  # Σ (y − ŷ)²
-    spread = ((y - y.mean(axis=0)) ** 2).sum(axis=0)               # Σ (y − ȳ)²
-    r2 = np.where(spread > 0, 1 - residual / np.where(spread > 0, spread, 1), (residual == 0) * 1.0)
-    return {"r2": float(r2.mean()), "mae": float(np.abs(y - predicted).mean()),
-            "mse": float(((y - predicted) ** 2).mean())}
-
-
-def describe_regression(y, predicted):
-    """"Test R²: 0.9312, MAE 1.234, MSE 2.345 (60 test rows)"."""
-    scores = regression_scores(y, predicted)
+def describe_regression(scores, rows):
+    """"Test R²: 0.9312, MAE 1.234, MSE 2.345 (60 test rows)" from `metrics.regression_scores`."""
     return (f"Test R²: {scores['r2']:.4f}, MAE {scores['mae']:.4g}, MSE {scores['mse']:.4g} "
-            f"({len(y):,} test rows)")
+            f"({rows:,} test rows)")
 
 
 def _automatic_threads(net, batch_size):
     """--threads auto; a note on stderr when it would split batches but threadpoolctl is missing."""
-    threads = automatic_threads(net, batch_size)
-    cores = os.cpu_count() or 1
-    if (threads == 1 and importlib.util.find_spec("threadpoolctl") is None and min(cores, batch_size // 64) > 1
-            and any(isinstance(layer, Conv2D) for layer in net.layers)):      # automatic_threads' rule
-        print(f"Note: --threads auto runs on 1 thread, not {min(cores, batch_size // 64)}, because threadpoolctl "
+    threads, wanted = automatic_threads(net, batch_size), threads_worth_using(net, batch_size)
+    if threads < wanted:
+        print(f"Note: --threads auto runs on 1 thread, not {wanted}, because threadpoolctl "
               "is not installed (pip install threadpoolctl)", file=sys.stderr)
     return threads
 

@@ -22,7 +22,8 @@ from .plots import INFERENCE_BATCH, check_plotting, probabilities, write_confusi
 from ..model import load
 from ..serialization import read_npz
 from ..losses import CrossEntropy
-from .train import describe_regression, regression_scores
+from ..metrics import regression_scores
+from .train import describe_regression
 
 
 def run_evaluate(args):
@@ -82,7 +83,7 @@ def _evaluate_regressor(args, net):
     print(f"{data.name}: {len(data.X_test):,} {rows}, regression of {data.target_name!r}")
     scores = regression_scores(data.y_test, predicted)
     print(f"Test loss: {scores['mse'] / 2:.4g} (½ MSE, the training loss)")
-    print(describe_regression(data.y_test, predicted))
+    print(describe_regression(scores, len(data.y_test)))
     return 0
 
 

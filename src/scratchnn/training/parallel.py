@@ -61,8 +61,15 @@ def automatic_threads(model, batch_size, cores=None):
     at most one per 64 rows of a batch, for a network with a convolution (whose elementwise
     work is what threads spread); 1 for other networks, whose matrix products already use every
     core, or without threadpoolctl. A CNN in batches of 128 on 2 cores: 2."""
+    if importlib.util.find_spec("threadpoolctl") is None:
+        return 1
+    return threads_worth_using(model, batch_size, cores)
+
+
+def threads_worth_using(model, batch_size, cores=None):
+    """`automatic_threads`' rule without asking whether threadpoolctl is installed."""
     cores = cores or os.cpu_count() or 1
-    if importlib.util.find_spec("threadpoolctl") is None or not any(isinstance(layer, Conv2D) for layer in model.layers):
+    if not any(isinstance(layer, Conv2D) for layer in model.layers):
         return 1
     return max(1, min(cores, batch_size // 64))
 
