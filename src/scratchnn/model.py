@@ -276,7 +276,8 @@ class Sequential:
         """Print each layer, its output shape and its number of parameters.
 
         ``input_shape`` is one sample's shape, e.g. ``(1, 28, 28)``; None uses the shape of
-        the last input the network saw, or the shape a first Dense or Standardize layer takes.
+        the last input the network saw, or the shape a first Standardize layer takes (a Dense
+        layer's input width is known wherever it stands).
         Shapes print with None for the batch axis; "?" where no input shape is known.
         """
         file = file or sys.stdout
@@ -303,8 +304,6 @@ class Sequential:
         does not fit the network, naming the layer."""
         if input_shape is None:
             input_shape = self.input_shape
-        if input_shape is None and isinstance(self.layers[0], Dense):
-            input_shape = (self.layers[0].in_features,)
         if input_shape is None and isinstance(self.layers[0], Standardize):
             input_shape = self.layers[0].shape
         if input_shape is not None:
@@ -418,7 +417,7 @@ def from_model_file(source, config, weights, seed=None):
     (`scratchnn.serialization.check_model_arrays`); errors name `source`."""
     model = Sequential(*serialization.build_layers(source, config), dtype=config["dtype"], seed=seed)
     try:
-        model.classes = serialization.check_classes(source, config.get("classes"))
+        model.classes = config.get("classes")                     # checked by the property
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source!r}: {error}") from None
     model.input_range = serialization.check_input_range(source, config.get("input_range"))

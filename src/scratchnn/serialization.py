@@ -183,13 +183,6 @@ def build_layers(path, config):
     return layers
 
 
-def check_classes(path, classes):
-    """The class names stored in a model file: None or a list of str/int."""
-    if classes is not None and (not isinstance(classes, list) or not all(isinstance(c, (str, int)) for c in classes)):
-        raise ValueError(f"{path!r}: classes must be a list of names, got {describe(classes)}")
-    return classes
-
-
 def read_config(path, raw):
     """Decode and check the JSON configuration array of a model file."""
     if raw is None:
