@@ -1,5 +1,7 @@
 """Tests for load_csv in scratchnn.datasets.tabular."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,12 @@ def test_non_utf8_file_is_a_clear_error(tmp_path):
     path.write_bytes("a,caf\u00e9\n1,2\n".encode("latin-1"))
     with pytest.raises(ValueError, match=r"latin1.csv: not UTF-8 text"):
         load_csv(str(path))
+
+
+@pytest.mark.parametrize("marker", ["NA", "n/a", "NULL", "?"])
+def test_missing_value_markers_are_reported_as_missing_values(tmp_path, marker):
+    path = tmp_path / "data.csv"
+    path.write_text(f"a,b,c\n1,2,3\n4,{marker},6\n")
+    with pytest.raises(ValueError, match=rf"data.csv, line 3, column 'b': '{re.escape(marker)}' is not a finite "
+                                         r"number but a missing value; scratchnn does not fill in missing values"):
+        load_csv(path)

@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from ..datasets.tabular import _is_number
+from ..datasets.tabular import MISSING_MARKERS, _is_number, missing_value_message
 from ..datasets import FASHION_MNIST_CLASSES, download_file, load_csv, make_dataset, train_test_split
 from ..datasets.mnist import FASHION_MNIST_SOURCE, IDX_FILES, MNIST_SOURCE, _read_split, search_folders
 from ..datasets.toy import DATASETS as TOY_SETS
@@ -32,8 +32,6 @@ from ..nn.core import Dense, Standardize
 IMAGE_SETS = {"fashion-mnist": (FASHION_MNIST_SOURCE, list(FASHION_MNIST_CLASSES)),
               "mnist": (MNIST_SOURCE, [str(digit) for digit in range(10)])}
 IMAGE_PARTS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}     # (images, labels) of each part
-# cells that mark a missing value in CSV files (compared in lower case), as pandas reads them
-MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "#na", "<na>", "nan", "-nan", "null", "none", "?"})
 TEST_FRACTION = 0.2         # toy sets and CSV files: the share of rows held out for testing
 DEFAULT_SAMPLES = 500       # toy sets: points generated before the split
 DATA_HELP = f"{', '.join(IMAGE_SETS)}, {', '.join(TOY_SETS)}, or a path to a .csv file"
@@ -243,13 +241,7 @@ def _read_target_csv(path, target, classes, task):
     """(X, y, class names, task, target name, note): for classification, labels coded 0..C-1
     and the class names (without `classes`, the sorted labels, numbers in numeric order; with
     them, every label must be one of them); for regression, y float64 (N, 1) and no names."""
-    try:
-        X, y, info = load_csv(path, target=-1 if target is None else _column(target))
-    except ValueError:
-        missing = _first_missing_feature(path, -1 if target is None else target)
-        if missing is None:
-            raise
-        raise ValueError(missing) from None
+    X, y, info = load_csv(path, target=-1 if target is None else _column(target))
     name, note = info["target_name"], None
     if task == "auto":
         task, note = infer_task(y, info["classes"] is not None)
@@ -334,7 +326,7 @@ def _read_csv_numbers(path, target):
                 continue
             where = f"{path}, line {line}, column {column + 1}"
             if cell.strip().lower() in MISSING_MARKERS:
-                raise ValueError(_missing_message(where, cell))
+                raise ValueError(missing_value_message(where, cell))
             hint = "; pass --target to drop a column of labels" if target is None else ""
             raise ValueError(f"{where}: {cell!r} is not a finite number{hint}")
     return X
@@ -354,32 +346,6 @@ def _csv_rows(path):
     if any(not _is_number(cell) and cell.strip().lower() not in MISSING_MARKERS for cell in rows[0][1]):
         return [cell.strip() for cell in rows[0][1]], rows[1:]
     return None, rows
-
-
-def _first_missing_feature(path, target):
-    """The error message for a CSV file whose first feature cell that is not a finite number
-    marks a missing value (``NA``, ``nan``, ...), or None."""
-    try:
-        header, rows = _csv_rows(path)
-        width = len(header) if header is not None else len(rows[0][1])
-        drop = _target_position(path, target, header, width)
-    except (ValueError, IndexError, OSError):
-        return None
-    for line, cells in rows:
-        for column, cell in enumerate(cells[:width]):
-            if column == drop or (_is_number(cell) and math.isfinite(float(cell))):
-                continue
-            if not cell.strip() or cell.strip().lower() not in MISSING_MARKERS:
-                return None             # load_csv's own message says it (an empty cell: a missing value)
-            name = repr(header[column]) if header is not None else str(column + 1)
-            return _missing_message(f"{path}, line {line}, column {name}", cell)
-    return None
-
-
-def _missing_message(where, cell):
-    what = "an empty cell is" if not cell.strip() else f"{cell!r} is not a finite number but"
-    return (f"{where}: {what} a missing value; scratchnn does not fill in missing values, so drop "
-            "those rows or fill them in first (every feature cell must be a number)")
 
 
 def _target_position(path, target, header, width):

@@ -12,6 +12,17 @@ import numpy as np
 
 from .._checks import file_path
 
+# cells that mark a missing value (compared in lower case), as pandas reads them
+MISSING_MARKERS = frozenset({"", "na", "n/a", "#n/a", "#na", "<na>", "nan", "-nan", "null", "none", "?"})
+
+
+def missing_value_message(where, cell):
+    """The error for a feature cell that marks a missing value (`MISSING_MARKERS`), which
+    scratchnn never fills in; `where` says which file, line and column."""
+    what = "an empty cell is" if not cell.strip() else f"{cell!r} is not a finite number but"
+    return (f"{where}: {what} a missing value; scratchnn does not fill in missing values, so drop "
+            "those rows or fill them in first (every feature cell must be a number)")
+
 
 def load_csv(path, target=-1, header="auto", delimiter=","):
     """Read a CSV file into `(X, y, info)`.
@@ -145,6 +156,8 @@ def _to_numbers(table, lines, names, path):
 def _parse_number(cell, where):
     if not cell.strip():
         raise ValueError(f"{where}: missing value (empty cell)")
+    if cell.strip().lower() in MISSING_MARKERS:                # NA, n/a, nan, null, ...
+        raise ValueError(missing_value_message(where, cell))
     try:
         value = float(cell)
     except ValueError:
