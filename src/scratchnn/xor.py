@@ -263,7 +263,7 @@ def _views(buffer, net):
 
 def _sum_rows(grad, out):
     """out = Σ_i grad[:, i], the 4 rows added in order, as Dense's ``grad.sum(axis=0)`` adds
-    them for one network; three adds cost a third of NumPy's strided ``sum(axis=1)``."""
+    them for one network (so each network's sums are its own bits), without a strided reduction."""
     np.add(grad[:, 0], grad[:, 1], out=out)
     for row in range(2, grad.shape[1]):
         out += grad[:, row]
