@@ -11,6 +11,8 @@ source scripts/_env.sh
 
 # Fashion-MNIST comes from Debian's package (IDX files under /usr/share/datasets/fashion-mnist).
 [ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist
+# Graphviz's `dot` renders the network drawings (sn.plot.draw_network).
+command -v dot >/dev/null || apt_install graphviz
 use_venv
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 python -m pytest "$@"
