@@ -15,17 +15,19 @@ from .nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatte
                  Softmax, Standardize, Tanh)
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .serialization import save
-from .training import (Callback, CosineAnnealingLR, DivergedError, EarlyStopping, ExponentialLR, History,
-                       LearningRateSchedule, ModelCheckpoint, ProgressLogger, ReduceLROnPlateau, StepLR)
+from .surface import LossSurface, TrajectoryRecorder, loss_surface
+from .training import (Callback, CosineAnnealingLR, DivergedError, EarlyStopping, ExponentialLR, GradientStats,
+                       History, LearningRateSchedule, ModelCheckpoint, ProgressLogger, ReduceLROnPlateau, StepLR)
 
 __version__ = "0.1.0"
 
 __all__ = sorted([
     "Adagrad", "Adam", "AdamW", "AvgPool2D", "BatchNorm", "BinaryCrossEntropy", "Callback", "Conv2D",
     "CosineAnnealingLR", "CrossEntropy", "Dense", "DivergedError", "Dropout", "ELU", "EarlyStopping",
-    "ExponentialLR", "Flatten", "GELU", "GlobalAvgPool2D", "History", "Identity", "Layer",
+    "ExponentialLR", "Flatten", "GELU", "GlobalAvgPool2D", "GradientStats", "History", "Identity", "Layer",
     "LearningRateSchedule", "LeakyReLU", "Loss", "MAE", "MSE", "MaxPool2D", "ModelCheckpoint", "Optimizer",
     "Parameter", "ProgressLogger", "RMSprop", "RandomFlip", "RandomTranslation", "ReLU", "ReduceLROnPlateau",
     "Reshape", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "gradcheck", "load",
     "save",
+    "LossSurface", "TrajectoryRecorder", "loss_surface",
 ])

@@ -10,6 +10,7 @@ window opens and no global state changes.
 - `boundary`: `plot_decision_boundary` and `animate_decision_boundary`, for 2-D inputs;
 - `images`: `plot_confusion_matrix`, `plot_misclassified`, `plot_samples`,
   `plot_first_layer_weights`.
+- `surface`: `plot_loss_surface`, contours and a 3-D view of `scratchnn.loss_surface`.
 
 >>> from scratchnn.plot import plot_history
 >>> fig = plot_history({"loss": [0.9, 0.5, 0.3], "val_loss": [1.0, 0.6, 0.4]}, path="loss.png")
@@ -18,6 +19,7 @@ window opens and no global state changes.
 from .boundary import animate_decision_boundary, plot_decision_boundary
 from .history import plot_history
 from .images import plot_confusion_matrix, plot_first_layer_weights, plot_misclassified, plot_samples
+from .surface import plot_loss_surface
 
 __all__ = [
     "plot_history",
@@ -27,4 +29,5 @@ __all__ = [
     "plot_misclassified",
     "plot_first_layer_weights",
     "plot_samples",
+    "plot_loss_surface",
 ]
