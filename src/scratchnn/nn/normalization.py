@@ -1,4 +1,5 @@
-"""Batch normalization (Ioffe & Szegedy, 2015), with PyTorch's conventions.
+"""Batch normalization (Ioffe & Szegedy, 2015) and layer normalization (`LayerNorm`), with
+PyTorch's conventions.
 
 In training, each channel is normalized with the mean and variance of the batch,
 
@@ -17,9 +18,11 @@ writes back in place.
 (True, True)
 """
 
+import numbers
+
 import numpy as np
 
-from .._checks import describe, number_in_range, positive_int, positive_number
+from .._checks import boolean, describe, number_in_range, positive_int, positive_number
 from .base import LOCAL, Layer, not_built
 
 
@@ -151,3 +154,101 @@ class BatchNorm(Layer):
         mean_grad = (grad_bias / self.count).reshape(self.shape)
         mean_grad_x_hat = (grad_weight / self.count).reshape(self.shape)
         return scale * (grad_output - mean_grad - self.x_hat * mean_grad_x_hat)
+
+
+class LayerNorm(Layer):
+    """Layer normalization (Ba et al., 2016) over the last axes, PyTorch's ``nn.LayerNorm``.
+
+    Each sample (each position of a sequence) is normalized with its own statistics over the
+    trailing ``normalized_shape`` axes, so nothing depends on the rest of the batch:
+
+        μ = mean of x over the normalized axes,   σ² = mean of (x − μ)² (biased),
+        x̂ = (x − μ) / √(σ² + ε),                  y = γ · x̂ + β,
+
+    the same in training and at inference. γ (``weight``) and β (``bias``) have the shape
+    ``normalized_shape`` and start at 1 and 0 (none with ``elementwise_affine=False``).
+
+    Shapes: x (N, ..., *normalized_shape) -> y of the same shape; e.g. LayerNorm(64) on a
+    sequence (N, T, 64). A ValueError names the shapes when x's trailing axes differ.
+
+    At any finite input, nothing overflows: each sample is first divided by a power of two
+    near its largest |x| (exact in floating point, and x̂ does not change when x is scaled).
+
+    >>> norm = LayerNorm(4)
+    >>> norm.build(np.random.default_rng(0), np.float64)
+    >>> y = norm.forward(np.random.default_rng(1).normal(5.0, 2.0, size=(2, 3, 4)))
+    >>> np.allclose(y.mean(axis=-1), 0), np.allclose(y.std(axis=-1), 1, atol=1e-3)
+    (True, True)
+    """
+
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+        shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
+        if not isinstance(shape, (list, tuple)) or not shape:
+            raise TypeError(f"normalized_shape must be a positive int or a tuple of them, "
+                            f"got {describe(normalized_shape)}")
+        self.normalized_shape = tuple(positive_int("normalized_shape", n) for n in shape)
+        self.eps = positive_number("eps", eps)
+        self.elementwise_affine = boolean("elementwise_affine", elementwise_affine)
+        self.weight = None
+        self.bias = None
+        self.built = False
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        if self.elementwise_affine:
+            self.weight = self.add_parameter("weight", np.ones(self.normalized_shape))    # γ
+            self.bias = self.add_parameter("bias", np.zeros(self.normalized_shape))       # β
+        self.built = True
+
+    def get_config(self):
+        return {"normalized_shape": list(self.normalized_shape), "eps": self.eps,
+                "elementwise_affine": self.elementwise_affine}
+
+    def output_shape(self, input_shape):
+        shape, count = self.normalized_shape, len(self.normalized_shape)
+        if len(input_shape) <= count or tuple(input_shape[-count:]) != shape:
+            expected = ", ".join(map(str, shape))
+            raise ValueError(f"LayerNorm({list(shape) if count > 1 else shape[0]}) expects input of shape "
+                             f"(N, ..., {expected}), got shape {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        if not self.built:
+            raise not_built(self)
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"LayerNorm expects an array, got {describe(x)}")
+        self.output_shape(x.shape)
+        self.axes = tuple(range(x.ndim - len(self.normalized_shape), x.ndim))    # the normalized axes
+        self.scale = _power_of_two_scale(x, self.axes)                # s: |x / s| < 2, s >= 1
+        scaled = x / self.scale                                       # x / s (exact)
+        centered = scaled - scaled.mean(axis=self.axes, keepdims=True)               # (x − μ) / s
+        variance = np.square(centered).mean(axis=self.axes, keepdims=True)           # σ² / s²
+        # 1 / √(σ²/s² + ε/s²) = s / √(σ² + ε); ε / s / s rather than ε / s², which could overflow
+        self.inverse_std = 1.0 / np.sqrt(variance + self.eps / self.scale / self.scale)
+        self.x_hat = centered * self.inverse_std                      # x̂ = (x − μ) / √(σ² + ε)
+        if not self.elementwise_affine:
+            return self.x_hat
+        return self.x_hat * self.weight.value + self.bias.value       # y = γ x̂ + β
+
+    def backward(self, grad_output):
+        if self.elementwise_affine:
+            batch_axes = tuple(range(grad_output.ndim - len(self.normalized_shape)))
+            self.bias.grad += grad_output.sum(axis=batch_axes)                       # dL/dβ = Σ dL/dy
+            self.weight.grad += (grad_output * self.x_hat).sum(axis=batch_axes)      # dL/dγ = Σ dL/dy · x̂
+            grad_output = grad_output * self.weight.value                            # dL/dx̂ = dL/dy · γ
+        if not self.needs_input_grad:
+            return None
+        # μ and σ² depend on every x of the sample; with n normalized values per sample,
+        # dL/dx = (dL/dx̂ − mean(dL/dx̂) − x̂ · mean(dL/dx̂ · x̂)) / √(σ² + ε)
+        mean_grad = grad_output.mean(axis=self.axes, keepdims=True)
+        mean_grad_x_hat = (grad_output * self.x_hat).mean(axis=self.axes, keepdims=True)
+        inverse_std = self.inverse_std / self.scale                   # 1 / √(σ² + ε) = (s / √(σ² + ε)) / s
+        return (grad_output - mean_grad - self.x_hat * mean_grad_x_hat) * inverse_std
+
+
+def _power_of_two_scale(x, axes):
+    """2^max(e − 1, 0) per sample, with 2^(e − 1) <= max |x| < 2^e: dividing by it is exact,
+    leaves every |x| below 2 (so squares and sums cannot overflow) and never scales up."""
+    largest = np.abs(x).max(axis=axes, keepdims=True)
+    _, exponent = np.frexp(largest)                                   # largest = m · 2^e, 0.5 <= m < 1
+    return np.ldexp(x.dtype.type(1), np.maximum(exponent - 1, 0))

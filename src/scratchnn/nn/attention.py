@@ -1,0 +1,134 @@
+"""Multi-head self-attention (Vaswani et al., 2017), PyTorch's ``nn.MultiheadAttention`` used
+as self-attention (query = key = value = x), with its backward pass written out.
+
+For a sequence x (N, T, dim), with H heads of d = dim / H features each:
+
+    [Q K V] = x W_inᵀ + b_in                 Q, K, V (N, T, dim), split into H heads (N, H, T, d)
+    S = Q Kᵀ / √d                            scores (N, H, T, T): how much position i looks at j
+    P = softmax(S) over j                    each row sums to 1 (future j > i removed if causal)
+    O = P V                                  (N, H, T, d), heads put back side by side: (N, T, dim)
+    y = O W_outᵀ + b_out
+
+The weights keep PyTorch's names, shapes and layout (out, in), so they copy across as they are:
+``in_proj_weight`` (3·dim, dim) = torch's ``in_proj_weight`` (rows: the Q, then K, then V
+projection), ``in_proj_bias`` (3·dim,), ``out_proj_weight`` (dim, dim) = ``out_proj.weight``,
+``out_proj_bias`` (dim,) = ``out_proj.bias``.
+"""
+
+import math
+
+import numpy as np
+
+from .._checks import boolean, describe, positive_int
+from .activations import softmax
+from .base import Layer, not_built
+from .init import initialize
+
+
+class MultiHeadAttention(Layer):
+    """Self-attention over a sequence: x (N, T, dim) -> y (N, T, dim), scaled dot-product,
+    `heads` heads of dim / heads features each; no dropout.
+
+    ``causal=True`` lets position i attend only to positions j <= i (PyTorch's
+    ``attn_mask=nn.Transformer.generate_square_subsequent_mask(T)`` or ``is_causal=True``):
+    the scores of later positions are set to −∞ before the softmax, so their weights are
+    exactly 0, without any inf − inf.
+
+    Initialized as PyTorch: ``in_proj_weight`` Glorot-uniform (xavier_uniform_), the biases 0,
+    ``out_proj_weight`` U(−1/√dim, 1/√dim) (nn.Linear's default), drawn from the build rng.
+
+    Errors (ValueError, naming the layer and the shapes): dim not divisible by heads, an input
+    that is not (N, T, dim). Nothing overflows as long as the scores Q Kᵀ / √d are finite in
+    the dtype (inputs up to about 1e30 in float64, with weights of the usual size).
+
+    >>> attention = MultiHeadAttention(8, heads=2, causal=True)
+    >>> attention.build(np.random.default_rng(0), np.float64)
+    >>> attention.forward(np.ones((4, 5, 8))).shape
+    (4, 5, 8)
+    """
+
+    def __init__(self, dim, heads, causal=False):
+        self.dim = positive_int("dim", dim)
+        self.heads = positive_int("heads", heads)
+        if self.dim % self.heads:
+            raise ValueError(f"dim must be divisible by heads, got dim={self.dim} and heads={self.heads}")
+        self.causal = boolean("causal", causal)
+        self.head_dim = self.dim // self.heads
+        self.in_proj_weight = None
+
+    def build(self, rng, dtype):
+        super().build(rng, dtype)
+        dim = self.dim
+        self.in_proj_weight = self.add_parameter(                                   # W_in = [W_q; W_k; W_v]
+            "in_proj_weight", initialize("glorot_uniform", (3 * dim, dim), rng, dtype))
+        self.in_proj_bias = self.add_parameter("in_proj_bias", np.zeros(3 * dim))  # b_in
+        self.out_proj_weight = self.add_parameter(                                  # W_out
+            "out_proj_weight", linear_default_uniform((dim, dim), dim, rng))
+        self.out_proj_bias = self.add_parameter("out_proj_bias", np.zeros(dim))    # b_out
+
+    def get_config(self):
+        return {"dim": self.dim, "heads": self.heads, "causal": self.causal}
+
+    def output_shape(self, input_shape):
+        if len(input_shape) != 3 or input_shape[2] != self.dim:
+            raise ValueError(f"{self!r} expects input of shape (N, T, {self.dim}), got shape {tuple(input_shape)}")
+        return tuple(input_shape)
+
+    def forward(self, x, training=False):
+        if self.in_proj_weight is None:
+            raise not_built(self)
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{self!r} expects an array of shape (N, T, {self.dim}), got {describe(x)}")
+        self.output_shape(x.shape)
+        batch, steps, dim = x.shape
+        self.x = x                                                          # kept for backward
+        qkv = x @ self.in_proj_weight.value.T + self.in_proj_bias.value     # [Q K V] = x W_inᵀ + b_in
+        self.q, self.k, self.v = self._split_heads(qkv)                     # (N, H, T, d) each
+        scale = 1.0 / math.sqrt(self.head_dim)
+        scores = (self.q @ self.k.swapaxes(-1, -2)) * scale                  # S = Q Kᵀ / √d
+        if self.causal:
+            scores[..., _future(steps)] = -np.inf                           # j > i: e^−∞ = 0 below
+        self.p = softmax(scores, axis=-1)                                    # P = softmax(S), max-subtracted
+        heads_out = self.p @ self.v                                          # O = P V
+        self.o = heads_out.transpose(0, 2, 1, 3).reshape(batch, steps, dim)  # heads side by side
+        return self.o @ self.out_proj_weight.value.T + self.out_proj_bias.value   # y = O W_outᵀ + b_out
+
+    def backward(self, grad_output):
+        batch, steps, dim = grad_output.shape
+        rows_grad, rows_o = grad_output.reshape(-1, dim), self.o.reshape(-1, dim)
+        self.out_proj_weight.grad += rows_grad.T @ rows_o                    # dL/dW_out = Σ dyᵀ O
+        self.out_proj_bias.grad += rows_grad.sum(axis=0)                     # dL/db_out = Σ dy
+        grad_o = grad_output @ self.out_proj_weight.value                    # dL/dO = dy W_out
+        grad_o = grad_o.reshape(batch, steps, self.heads, self.head_dim).transpose(0, 2, 1, 3)
+        scale = 1.0 / math.sqrt(self.head_dim)
+        grad_v = self.p.swapaxes(-1, -2) @ grad_o                            # dL/dV = Pᵀ dL/dO
+        grad_p = grad_o @ self.v.swapaxes(-1, -2)                            # dL/dP = dL/dO Vᵀ
+        row_sums = (grad_p * self.p).sum(axis=-1, keepdims=True)             # Σ_j dL/dP_ij P_ij
+        grad_scores = self.p * (grad_p - row_sums)                           # dL/dS = P ⊙ (dL/dP − Σ_j dL/dP_ij P_ij)
+        grad_q = (grad_scores @ self.k) * scale                              # dL/dQ = dL/dS K / √d
+        grad_k = (grad_scores.swapaxes(-1, -2) @ self.q) * scale             # dL/dK = dL/dSᵀ Q / √d
+        grad_qkv = np.stack([grad_q, grad_k, grad_v])                        # (3, N, H, T, d)
+        grad_qkv = grad_qkv.transpose(1, 3, 0, 2, 4).reshape(batch * steps, 3 * dim)   # rows [dQ dK dV]
+        self.in_proj_weight.grad += grad_qkv.T @ self.x.reshape(-1, dim)    # dL/dW_in = Σ d[Q K V]ᵀ x
+        self.in_proj_bias.grad += grad_qkv.sum(axis=0)                       # dL/db_in = Σ d[Q K V]
+        if not self.needs_input_grad:
+            return None
+        return (grad_qkv @ self.in_proj_weight.value).reshape(batch, steps, dim)   # dL/dx = d[Q K V] W_in
+
+    def _split_heads(self, qkv):
+        """(N, T, 3·dim) -> Q, K, V, each (N, H, T, d): the last axis holds Q, K, V, each the
+        H heads side by side (PyTorch's layout)."""
+        batch, steps, _ = qkv.shape
+        heads = qkv.reshape(batch, steps, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)
+        return heads[0], heads[1], heads[2]
+
+
+def _future(steps):
+    """The (T, T) mask of the pairs (i, j) with j > i: what a causal position may not see."""
+    return np.triu(np.ones((steps, steps), dtype=bool), k=1)
+
+
+def linear_default_uniform(shape, fan_in, rng):
+    """PyTorch's nn.Linear default, kaiming_uniform_(a=√5): U(−1/√fan_in, 1/√fan_in)."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return rng.uniform(-bound, bound, size=shape)
