@@ -131,10 +131,10 @@ def test_dense_refuses_one_dimensional_input():
         layer.forward(np.zeros(3))
 
 
-def test_dense_refuses_three_dimensional_input():
-    layer = built_dense(3, 2)
-    with pytest.raises(ValueError, match=r"got shape \(2, 1, 3\)"):
-        layer.forward(np.zeros((2, 1, 3)))
+def test_dense_refuses_three_dimensional_input_of_the_wrong_width():
+    layer = built_dense(3, 2)                  # (N, T, 3) is allowed (tests/test_dense_leading_axes.py)
+    with pytest.raises(ValueError, match=r"got shape \(2, 1, 4\) \(or, with more axes, \(N, \.\.\., 3\)\)"):
+        layer.forward(np.zeros((2, 1, 4)))
 
 
 @pytest.mark.parametrize("in_features, out_features, error, message", [

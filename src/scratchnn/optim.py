@@ -7,7 +7,9 @@ Updates are written in place, so views of the parameters stay valid.
 A subclass writes its update rule once, in NumPy (``update``); the base class owns the step:
 the loop over parameters, their state, and the choice of the compiled kernel an optimizer
 may also have (``compiled_update``, the same bits in one pass, used when ``fused`` allows it
-and the arrays fit a kernel).
+and the arrays fit a kernel), and gradient clipping: with ``clip_norm=c``, every step first
+scales the gradients of all the parameters it updates by min(1, c / (‖g‖ + 1e-6)), ‖g‖ their
+joint Euclidean norm (`clip_gradient_norm`, PyTorch's ``clip_grad_norm_``).
 
 >>> opt = SGD(learning_rate=0.1)
 >>> opt.step(net.parameters())        # w ← w − 0.1 · dL/dw for every parameter
@@ -27,18 +29,25 @@ class Optimizer:
     choice between the NumPy update and a compiled one.
 
     ``fused``: "auto" (the compiled kernel when Numba is installed and the optimizer has
-    one), True (Numba required) or False (always NumPy)."""
+    one), True (Numba required) or False (always NumPy).
+    ``clip_norm``: None (no clipping) or a number > 0, the largest norm a step's gradient may
+    have (see `clip_gradient_norm`); saved in ``get_config`` when set."""
 
-    def __init__(self, learning_rate, fused="auto"):
+    def __init__(self, learning_rate, fused="auto", clip_norm=None):
         self.learning_rate = positive_number("learning_rate", learning_rate)
         self.fused = kernels.check_option(fused)
+        self.clip_norm = None if clip_norm is None else positive_number("clip_norm", clip_norm)
         self.state = {}          # Parameter -> dict of arrays
         self.iterations = 0      # number of steps taken
         self._scratch = {}       # work arrays by shape, reused across steps
 
     def step(self, parameters):
-        """Apply one update to every parameter from its ``grad``."""
+        """Apply one update to every parameter from its ``grad`` (clipped first when
+        ``clip_norm`` is set: the grads are scaled in place, as PyTorch's clipping does)."""
         self.iterations += 1
+        if self.clip_norm is not None:
+            parameters = list(parameters)
+            clip_gradient_norm(parameters, self.clip_norm)
         for parameter in parameters:
             value, grad, state = parameter.value, parameter.grad, self.state_of(parameter)
             if self.can_compile(value, grad, state):
@@ -82,7 +91,11 @@ class Optimizer:
         return self._scratch[key]
 
     def get_config(self):
-        return {"learning_rate": self.learning_rate}
+        return {"learning_rate": self.learning_rate, **self.clip_config()}
+
+    def clip_config(self):
+        """``{"clip_norm": c}`` when clipping is on, else {} (each subclass's config ends with it)."""
+        return {} if self.clip_norm is None else {"clip_norm": self.clip_norm}
 
     def state_arrays(self, parameters):
         """The state as a flat dict "index.name" -> array, parameters numbered in order."""
@@ -123,8 +136,9 @@ class SGD(Optimizer):
     (the same bits; ``fused=False``: always NumPy).
     """
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused="auto"):
-        super().__init__(learning_rate, fused)
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused="auto",
+                 clip_norm=None):
+        super().__init__(learning_rate, fused, clip_norm)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {describe(nesterov)}")
@@ -158,7 +172,7 @@ class SGD(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "momentum": self.momentum,
-                "nesterov": self.nesterov, "weight_decay": self.weight_decay}
+                "nesterov": self.nesterov, "weight_decay": self.weight_decay, **self.clip_config()}
 
 
 class Adam(Optimizer):
@@ -172,8 +186,8 @@ class Adam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 fused="auto"):
-        super().__init__(learning_rate, fused)
+                 fused="auto", clip_norm=None):
+        super().__init__(learning_rate, fused, clip_norm)
         self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -229,7 +243,7 @@ class Adam(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "beta_1": self.beta_1, "beta_2": self.beta_2,
-                "epsilon": self.epsilon, "weight_decay": self.weight_decay}
+                "epsilon": self.epsilon, "weight_decay": self.weight_decay, **self.clip_config()}
 
 
 class AdamW(Adam):
@@ -238,8 +252,8 @@ class AdamW(Adam):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
-                 fused="auto"):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, fused)
+                 fused="auto", clip_norm=None):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, fused, clip_norm)
 
     def decay(self, value, grad):
         if self.weight_decay:
@@ -256,8 +270,8 @@ class RMSprop(Optimizer):
     ``fused="auto"`` runs the step in one compiled pass when Numba is installed (the same bits).
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto"):
-        super().__init__(learning_rate, fused)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto", clip_norm=None):
+        super().__init__(learning_rate, fused, clip_norm)
         self.rho = number_in_range("rho", rho, 0.0, 1.0, high_open=True)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -296,7 +310,7 @@ class RMSprop(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate, "rho": self.rho,
-                "momentum": self.momentum, "epsilon": self.epsilon}
+                "momentum": self.momentum, "epsilon": self.epsilon, **self.clip_config()}
 
 
 class Adagrad(Optimizer):
@@ -305,8 +319,9 @@ class Adagrad(Optimizer):
     ``fused="auto"`` runs the step in one compiled pass when Numba is installed (the same bits).
     """
 
-    def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, fused="auto"):
-        super().__init__(learning_rate, fused)
+    def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, fused="auto",
+                 clip_norm=None):
+        super().__init__(learning_rate, fused, clip_norm)
         self.initial_accumulator_value = positive_number(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -330,7 +345,38 @@ class Adagrad(Optimizer):
 
     def get_config(self):
         return {"learning_rate": self.learning_rate,
-                "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon}
+                "initial_accumulator_value": self.initial_accumulator_value, "epsilon": self.epsilon,
+                **self.clip_config()}
+
+
+def clip_gradient_norm(parameters, max_norm):
+    """Scale the gradients of `parameters` in place so that their joint norm is at most about
+    `max_norm`, exactly as PyTorch's ``torch.nn.utils.clip_grad_norm_`` does, and return the
+    norm before clipping:
+
+        ‖g‖ = √(Σ over every entry of every grad of g²)
+        g ← g · min(1, max_norm / (‖g‖ + 1e-6))
+
+    (PyTorch's 1e-6 keeps a zero gradient from dividing by 0; the same formula gives the
+    same numbers). The squares are summed in the grads' dtype, and again in float64 when that
+    overflows (float32 grads beyond about 1e19); a gradient holding inf or NaN is left alone,
+    and the step then makes the loss non-finite, which `fit` reports.
+    """
+    squares = 0.0
+    for parameter in parameters:
+        flat = parameter.grad.reshape(-1)
+        with np.errstate(over="ignore"):                   # overflow: summed again in float64
+            square = float(np.dot(flat, flat))             # Σ g²
+        if not math.isfinite(square):
+            flat = flat.astype(np.float64)
+            square = float(np.dot(flat, flat))
+        squares += square
+    norm = math.sqrt(squares)                              # ‖g‖
+    scale = max_norm / (norm + 1e-6)
+    if scale < 1 and math.isfinite(norm):                  # clip only when ‖g‖ is too large
+        for parameter in parameters:
+            parameter.grad *= parameter.grad.dtype.type(scale)     # g ← g · max_norm / (‖g‖ + 1e-6)
+    return norm
 
 
 def _flush_subnormals(state, scratch):

@@ -13,7 +13,10 @@ class Dense(Layer):
     """Fully connected layer: y = x @ W + b, the blog's ``np.dot(X, W) + b``.
 
     Shapes: x (N, in_features) -> y (N, out_features); W is (in_features, out_features),
-    laid out as in the blog, and b is (out_features,), initialized to zeros.
+    laid out as in the blog, and b is (out_features,), initialized to zeros. Like PyTorch's
+    Linear, any leading axes are allowed: x (N, ..., in_features) -> y (N, ..., out_features),
+    the same map applied to each row x[n, ..., :] (each time step of a sequence), computed as
+    one product over the rows. PyTorch's Linear.weight is W transposed.
 
     >>> layer = Dense(2, 3, init="he_normal")
     >>> layer.build(np.random.default_rng(0), np.float64)
@@ -37,28 +40,36 @@ class Dense(Layer):
     def forward(self, x, training=False):
         if self.weight is None:
             raise not_built(self)
+        self.input_shape = x.shape
         if x.ndim != 2 or x.shape[1] != self.in_features:
-            self.output_shape(x.shape)                     # raises, naming the shapes
+            self.output_shape(x.shape)                     # raises unless x is (N, ..., in_features)
+            x = x.reshape(-1, self.in_features)            # (N, ..., in) -> rows (N·..., in)
         self.x = x                                         # kept for backward
         y = x @ self.weight.value                          # y = x W + b, with b added in place
         y += self.bias.value                               # (saves allocating a second array)
-        return y
+        if len(self.input_shape) == 2:
+            return y
+        return y.reshape(*self.input_shape[:-1], self.out_features)     # rows -> (N, ..., out)
 
     def backward(self, grad_output):
+        if grad_output.ndim != 2:
+            grad_output = grad_output.reshape(-1, self.out_features)   # (N, ..., out) -> rows
         self.weight.grad += self.x.T @ grad_output         # dL/dW = x^T · dL/dy
         self.bias.grad += grad_output.sum(axis=0)          # dL/db = sum of dL/dy over the batch
         if not self.needs_input_grad:
             return None
-        return grad_output @ self.weight.value.T           # dL/dx = dL/dy · W^T
+        grad_input = grad_output @ self.weight.value.T     # dL/dx = dL/dy · W^T
+        return grad_input if len(self.input_shape) == 2 else grad_input.reshape(self.input_shape)
 
     def get_config(self):
         return {"in_features": self.in_features, "out_features": self.out_features, "init": self.init}
 
     def output_shape(self, input_shape):
-        if len(input_shape) != 2 or input_shape[1] != self.in_features:
+        if len(input_shape) < 2 or input_shape[-1] != self.in_features:
             raise ValueError(f"Dense({self.in_features}, {self.out_features}) expects input of shape "
-                             f"(N, {self.in_features}), got shape {tuple(input_shape)}")
-        return (input_shape[0], self.out_features)
+                             f"(N, {self.in_features}), got shape {tuple(input_shape)} (or, with more "
+                             f"axes, (N, ..., {self.in_features}))")
+        return (*input_shape[:-1], self.out_features)
 
 
 class Dropout(Layer):
