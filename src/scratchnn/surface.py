@@ -126,7 +126,7 @@ def loss_surface(net, X, y, loss=None, resolution=41, span=1.0, seed=0, path=Non
     library's own loss (``loss``: an instance or a name; None: the loss of the last `fit`),
     in batches of ``batch_size`` rows (None: all at once), so the value at w equals
     ``net.evaluate(X, y, loss)``. ``verbose=1`` prints one progress line per grid row on
-    stderr. The weights are never changed: they are put back bit for bit, also after an
+    stderr (rewritten in place on a terminal, about ten lines otherwise). The weights are never changed: they are put back bit for bit, also after an
     exception. Cost: resolution² forward passes over X (41² = 1681).
 
     Raises TypeError for a `net` that is not a `Sequential`, ValueError for a network without
@@ -268,8 +268,15 @@ def _grid(net, loss, X, y, batch_size, center, directions, alphas, betas, verbos
                     weights[...] = row + beta * directions[1]          # w + α·d1 + β·d2, in the net's dtype
                     values[i, j] = _mean_loss(net, loss, X, y, batch_size)
                 if verbose:
-                    print(f"loss surface: row {i + 1}/{len(alphas)} ({time.perf_counter() - started:.1f} s)",
-                          file=sys.stderr, end="\r" if sys.stderr.isatty() and i + 1 < len(alphas) else "\n")
+                    _progress(i + 1, len(alphas), time.perf_counter() - started)
     finally:
         np.copyto(weights, saved)                 # bit for bit, whatever happened
     return values
+
+
+def _progress(done, rows, seconds):
+    """One line per grid row on a terminal (rewritten in place), else about one per tenth."""
+    on_terminal = sys.stderr.isatty()
+    if on_terminal or done == rows or done % max(1, rows // 10) == 0:
+        print(f"loss surface: row {done}/{rows} ({seconds:.1f} s)", file=sys.stderr,
+              end="\r" if on_terminal and done < rows else "\n", flush=True)

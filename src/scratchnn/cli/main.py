@@ -30,6 +30,7 @@ from .._checks import MAX_NOISE
 from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .plots import MissingPlotLibrary
 from .train import DEFAULTS, RECIPES, SCHEDULE_HELP, SCHEDULES, run_train
+from .surface import add_surface
 from .use import run_evaluate, run_predict, run_summary
 from ..optim import OPTIMIZERS
 from ..training import DivergedError
@@ -92,6 +93,7 @@ def build_parser():
                                   "and parameter counts, its dtype and its class names.")
     summary.add_argument("model", metavar="MODEL", help="a model (or checkpoint) file")
     summary.set_defaults(run=run_summary)
+    add_surface(commands)
     return parser
 
 
