@@ -2,12 +2,13 @@
 
 from .callbacks import (Callback, CosineAnnealingLR, EarlyStopping, ExponentialLR, LearningRateSchedule,
                         ModelCheckpoint, ProgressLogger, ReduceLROnPlateau, StepLR)
+from .gradient_stats import GradientStats
 from .history import History
 from .loop import CallbackList, DivergedError, Training, evaluate, fit, run_epoch
 from .strategy import Steps, Strategy
 
 __all__ = [
-    "Callback", "CallbackList", "CosineAnnealingLR", "DivergedError", "EarlyStopping", "ExponentialLR", "History",
-    "LearningRateSchedule", "ModelCheckpoint", "ProgressLogger", "ReduceLROnPlateau", "StepLR", "Steps",
-    "Strategy", "Training", "evaluate", "fit", "run_epoch",
+    "Callback", "CallbackList", "CosineAnnealingLR", "DivergedError", "EarlyStopping", "ExponentialLR",
+    "GradientStats", "History", "LearningRateSchedule", "ModelCheckpoint", "ProgressLogger", "ReduceLROnPlateau",
+    "StepLR", "Steps", "Strategy", "Training", "evaluate", "fit", "run_epoch",
 ]
