@@ -8,6 +8,7 @@
 
 from . import datasets, plot
 from .gradcheck import gradcheck
+from .interop import export_onnx, from_torch, import_onnx, to_torch
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
 from .model import Sequential, load
 from .nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
@@ -27,7 +28,7 @@ __all__ = sorted([
     "ExponentialLR", "Flatten", "GELU", "GlobalAvgPool2D", "GradientStats", "History", "Identity", "Layer",
     "LearningRateSchedule", "LeakyReLU", "Loss", "MAE", "MSE", "MaxPool2D", "ModelCheckpoint", "Optimizer",
     "Parameter", "ProgressLogger", "RMSprop", "RandomFlip", "RandomTranslation", "ReLU", "ReduceLROnPlateau",
-    "Reshape", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "gradcheck", "load",
-    "save",
+    "Reshape", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "export_onnx",
+    "from_torch", "gradcheck", "import_onnx", "load", "save", "to_torch",
     "LossSurface", "TrajectoryRecorder", "loss_surface",
 ])
