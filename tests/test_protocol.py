@@ -295,14 +295,18 @@ SHAPE_CASES = {
     "GELU": (lambda: sn.GELU(), (5,)),
     "GlobalAvgPool2D": (lambda: sn.GlobalAvgPool2D(), (3, 5, 4)),
     "Identity": (lambda: sn.Identity(), (2, 3)),
+    "LayerNorm": (lambda: sn.LayerNorm(4), (3, 4)),
     "LeakyReLU": (lambda: sn.LeakyReLU(), (5,)),
     "MaxPool2D": (lambda: sn.MaxPool2D(3, stride=2), (2, 8, 7)),
+    "MultiHeadAttention": (lambda: sn.MultiHeadAttention(4, 2, causal=True), (3, 4)),
+    "PositionalEmbedding": (lambda: sn.PositionalEmbedding(5, 4), (3, 4)),
     "ReLU": (lambda: sn.ReLU(), (3, 4, 4)),
     "Reshape": (lambda: sn.Reshape((2, 6)), (12,)),
     "Sigmoid": (lambda: sn.Sigmoid(), (5,)),
     "Softmax": (lambda: sn.Softmax(), (5,)),
     "Standardize": (lambda: sn.Standardize([3, 4]), (3, 4)),
     "Tanh": (lambda: sn.Tanh(), (5,)),
+    "TransformerBlock": (lambda: sn.TransformerBlock(4, 2, 8), (3, 4)),
 }
 LAYER_NAMES = sorted(name for name in scratchnn.nn.__all__
                      if isinstance(getattr(scratchnn.nn, name), type)
@@ -340,6 +344,10 @@ WRONG_SHAPE_CASES = [
     pytest.param(lambda: sn.Flatten(), (), id="Flatten-no-sample-axis"),
     pytest.param(lambda: sn.RandomFlip(), (28, 28), id="RandomFlip-not-images"),
     pytest.param(lambda: sn.RandomTranslation(2), (1, 2, 2), id="RandomTranslation-wrong-rank"),
+    pytest.param(lambda: sn.LayerNorm(4), (3, 5), id="LayerNorm-width"),
+    pytest.param(lambda: sn.MultiHeadAttention(4, 2), (4,), id="MultiHeadAttention-not-sequences"),
+    pytest.param(lambda: sn.TransformerBlock(4, 2, 8), (3, 5), id="TransformerBlock-width"),
+    pytest.param(lambda: sn.PositionalEmbedding(2, 4), (3, 4), id="PositionalEmbedding-too-long"),
 ]
 
 

@@ -14,6 +14,7 @@ from .model import Sequential, load
 from .nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
                  Layer, LeakyReLU, MaxPool2D, Parameter, RandomFlip, RandomTranslation, ReLU, Reshape, Sigmoid,
                  Softmax, Standardize, Tanh)
+from .nn import LayerNorm, MultiHeadAttention, PositionalEmbedding, TransformerBlock
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .serialization import save
 from .surface import LossSurface, TrajectoryRecorder, loss_surface
@@ -31,4 +32,5 @@ __all__ = sorted([
     "Reshape", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "export_onnx",
     "from_torch", "gradcheck", "import_onnx", "load", "save", "to_torch",
     "LossSurface", "TrajectoryRecorder", "loss_surface",
+    "LayerNorm", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
 ])

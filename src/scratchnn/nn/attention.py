@@ -103,8 +103,8 @@ class MultiHeadAttention(Layer):
         scale = 1.0 / math.sqrt(self.head_dim)
         grad_v = self.p.swapaxes(-1, -2) @ grad_o                            # dL/dV = Pᵀ dL/dO
         grad_p = grad_o @ self.v.swapaxes(-1, -2)                            # dL/dP = dL/dO Vᵀ
-        row_sums = (grad_p * self.p).sum(axis=-1, keepdims=True)             # Σ_j dL/dP_ij P_ij
-        grad_scores = self.p * (grad_p - row_sums)                           # dL/dS = P ⊙ (dL/dP − Σ_j dL/dP_ij P_ij)
+        row_sums = (grad_p * self.p).sum(axis=-1, keepdims=True)             # r_i = Σ_j dL/dP_ij P_ij
+        grad_scores = self.p * (grad_p - row_sums)                           # dL/dS_ij = P_ij (dL/dP_ij − r_i)
         grad_q = (grad_scores @ self.k) * scale                              # dL/dQ = dL/dS K / √d
         grad_k = (grad_scores.swapaxes(-1, -2) @ self.q) * scale             # dL/dK = dL/dSᵀ Q / √d
         grad_qkv = np.stack([grad_q, grad_k, grad_v])                        # (3, N, H, T, d)

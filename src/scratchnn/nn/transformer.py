@@ -116,15 +116,13 @@ class TransformerBlock(Layer):
         return grad_x if self.needs_input_grad else None
 
     def _feed_forward(self, h, training):
-        """ff(h) = linear2(activation(linear1(h))), the Dense layers on rows (N·T, features)."""
-        batch, steps, dim = h.shape
-        hidden = self.activation.forward(self.linear1.forward(h.reshape(-1, dim), training), training)
-        return self.linear2.forward(hidden, training).reshape(batch, steps, dim)
+        """ff(h) = linear2(activation(linear1(h))), each step's vector on its own: (N, T, dim) -> (N, T, dim)."""
+        hidden = self.activation.forward(self.linear1.forward(h, training), training)    # (N, T, ff_dim)
+        return self.linear2.forward(hidden, training)
 
     def _feed_forward_backward(self, grad_output):
         """ffᵀ: dL/d(ff's input) from dL/d(ff's output), through linear2, the activation, linear1."""
-        grad_hidden = self.activation.backward(self.linear2.backward(grad_output.reshape(-1, self.dim)))
-        return self.linear1.backward(grad_hidden).reshape(grad_output.shape)
+        return self.linear1.backward(self.activation.backward(self.linear2.backward(grad_output)))
 
 
 class PositionalEmbedding(Layer):
