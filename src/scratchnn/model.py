@@ -165,7 +165,7 @@ class Sequential:
 
     def fit(self, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
             validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None,
-            threads="auto"):
+            threads="auto", distributed=None, shard=False):
         """Train on (X, y) by mini-batch gradient descent; return a `History`.
 
         - ``loss``, ``optimizer``: instances (``sn.CrossEntropy()``, ``sn.Adam(1e-3)``) or names.
@@ -186,6 +186,11 @@ class Sequential:
           installed (`training.parallel.automatic_threads`); otherwise, and with None or 1,
           one thread, BLAS as configured. The same machine (core count) and thread count give
           the same bits; pass ``threads=1`` for results that do not depend on the machine.
+        - ``distributed="mpi"``: under ``mpirun -n N``, every rank runs the script and computes
+          its part of each batch; one all-reduce adds the gradients (`training.distributed`,
+          needs scratchnn[mpi]; docs/distributed.md). Every rank passes the same (X, y), and the
+          result is one process's up to rounding; or, with ``shard=True``, its own rows, and
+          each step's batch is the union of the ranks' batches. Only rank 0 prints and writes.
 
         A loss that becomes NaN or infinite raises `DivergedError` naming the epoch and batch;
         the weights are then the last finite ones: the current weights if they are finite,
@@ -197,7 +202,7 @@ class Sequential:
         return training.fit(self, X, y, loss, optimizer, epochs=epochs, batch_size=batch_size,
                          shuffle=shuffle, verbose=verbose, validation_data=validation_data,
                          validation_split=validation_split, metrics=metrics, callbacks=callbacks,
-                         resume_from=resume_from, threads=threads)
+                         resume_from=resume_from, threads=threads, distributed=distributed, shard=shard)
 
     def check_data(self, X, y, loss, names=("X", "y")):
         """Validate X and y against the network and the loss before any work; return arrays

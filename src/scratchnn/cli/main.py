@@ -157,6 +157,9 @@ def _add_train(commands):
                             "for convolutional networks, not for MLPs; needs threadpoolctl); default "
                             "auto: one per core and per 64 rows of a batch for networks with a "
                             "convolution, else 1")
+    train.add_argument("--distributed", action="store_true",
+                       help="data-parallel training over MPI ranks, started as: mpirun -n 4 scratchnn "
+                            "train ... --distributed (needs scratchnn[mpi]; see docs/distributed.md)")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
                        help="0 silent, 1 a progress bar on a terminal (default), 2 one line per epoch")
     _add_data_options(train)

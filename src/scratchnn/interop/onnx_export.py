@@ -126,10 +126,7 @@ def build_model(onnx, net, opset, sample, input_name="input", output_name="outpu
     graph.finish(output_name)
     elem = element_type(net.dtype)
     inputs = [helper.make_tensor_value_info(input_name, elem, ["N", *sample])]
-    output_shape = None
-    if all(isinstance(n, int) for n in sample):
-        output_shape = ["N", *net.output_shapes(sample)[-1][1:]]
-    outputs = [helper.make_tensor_value_info(output_name, elem, output_shape)]
+    outputs = [helper.make_tensor_value_info(output_name, elem, ["N", *_output_sample(net, sample)])]
     proto = helper.make_graph(graph.nodes, "scratchnn.Sequential", inputs, outputs, initializer=graph.initializers)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(proto, opset_imports=opsets, producer_name="scratchnn",
@@ -137,6 +134,21 @@ def build_model(onnx, net, opset, sample, input_name="input", output_name="outpu
     if net.classes is not None:
         helper.set_model_props(model, {CLASSES_KEY: json.dumps(net.classes)})
     return model
+
+
+def _output_sample(net, sample):
+    """One output sample's shape: ints where the input fixes them, names elsewhere. With
+    symbolic input dims, the network runs (in shape only) on two stand-in sizes: an output dim
+    that differs between them depends on the input's size."""
+    if all(isinstance(n, int) for n in sample):
+        return net.output_shapes(sample)[-1][1:]
+    try:
+        first, second = (net.output_shapes([n if isinstance(n, int) else size for n in sample])[-1][1:]
+                         for size in (64, 96))
+    except ValueError:                           # a layer fixes the size (a Dense after Flatten, say)
+        raise ValueError("export_onnx cannot tell the size of the network's input: give input_shape, one "
+                         "sample's shape such as (1, 28, 28)") from None
+    return [a if a == b else f"output_{axis + 1}" for axis, (a, b) in enumerate(zip(first, second))]
 
 
 class _GraphBuilder:

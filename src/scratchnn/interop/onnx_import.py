@@ -260,7 +260,8 @@ def _pool(importer, node, index):
             _pair_from(importer, node, "dilations", [1, 1])) != {1}:
         raise importer.error(node, "pads, rounds up or dilates its windows; our pooling layers do not")
     cls = MaxPool2D if node.op == "MaxPool" else AvgPool2D
-    importer.add(_build(importer, node, cls, kernel, stride=_pair_from(importer, node, "strides", [1, 1])), node)
+    stride = _pair_from(importer, node, "strides", [1, 1])
+    importer.add(_build(importer, node, cls, kernel, stride=None if stride == kernel else stride), node)
     return node.outputs[0]
 
 
