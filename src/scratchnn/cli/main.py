@@ -10,6 +10,7 @@
     scratchnn evaluate model.npz fashion-mnist
     scratchnn predict model.npz inputs.csv > predictions.csv
     scratchnn summary model.npz
+    scratchnn export model.npz model.onnx   # for onnxruntime and other ONNX readers
 
 This module holds the parser (every command and flag) and `main`; the commands live in
 `train` (train), `use` (evaluate, predict, summary), with `data` (what DATA names),
@@ -26,6 +27,7 @@ import numpy as np
 
 from .. import __version__
 from .data import DATA_HELP, DEFAULT_SAMPLES, MAX_AUTO_CLASSES, TASKS, TEST_FRACTION
+from .export import add_export
 from .._checks import MAX_NOISE
 from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .plots import MissingPlotLibrary
@@ -94,6 +96,7 @@ def build_parser():
     summary.add_argument("model", metavar="MODEL", help="a model (or checkpoint) file")
     summary.set_defaults(run=run_summary)
     add_surface(commands)
+    add_export(commands)
     return parser
 
 
