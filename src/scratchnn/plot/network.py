@@ -30,16 +30,18 @@ from .._checks import describe, one_of
 from .._files import write_atomically
 from ..losses import MSE, get_loss
 from ..model import Sequential
+from ..nn.conv import Conv2D
 from ..nn.core import Dense
 from ._figure import _new_figure
 
 __all__ = ["draw_network"]
 
 MAX_UNITS = 16            # a column with more units is drawn as one box
-LABELLED_EDGES = 32       # a layer with more weight edges shows their numbers only as tooltips
+LABELLED_EDGES = 12       # a layer with more weight edges shows their numbers only as tooltips
 RENDER_TIMEOUT = 60       # seconds for Graphviz's dot to render
 POSITIVE, NEGATIVE, ZERO, BLOCK = "#1f77b4", "#d62728", "#999999", "#555555"
 FORMATS = {".dot": "dot", ".png": "png", ".svg": "svg"}
+SYMBOLS = {"weight": "W", "bias": "b"}
 
 
 def draw_network(net, X=None, y=None, path=None, loss=None, renderer="auto"):
@@ -141,7 +143,7 @@ class _Column:
         self.index, self.titles, self.shape = index, [title], shape
         width = shape[1] if per_unit and shape is not None and len(shape) == 2 else None
         self.units = width if width is not None and width <= MAX_UNITS else None
-        self.unit_labels = [f"{'x' if index == 0 else 'h'}{j + 1}" for j in range(self.units or 0)]
+        self.unit_labels = [f"{'x' if index == 0 else 'h'}{j + 1}" for j in range(self.units or 0)]   # o: outputs
         self.biases = None          # (b, dL/db or None) of a Dense column drawn unit by unit
 
     def nodes(self):
@@ -175,11 +177,12 @@ class _Graph:
                 column.titles.append(f"{index}: {type(layer).__name__}")
                 column.shape = shape
                 continue
-            dense = isinstance(layer, Dense)
-            title = f"{index}: Dense {layer.in_features}→{layer.out_features}" if dense \
-                else f"{index}: {type(layer).__name__}"
-            self.columns.append(_Column(len(self.columns), title, shape, per_unit=dense))
+            self.columns.append(_Column(len(self.columns), f"{index}: {_title(layer)}", shape,
+                                        per_unit=isinstance(layer, Dense)))
             self._connect(index, layer, column, self.columns[-1])
+        last = self.columns[-1]
+        if last.index > 0:
+            last.unit_labels = [f"o{j + 1}" for j in range(last.units or 0)]
 
     def _connect(self, index, layer, before, after):
         parameters = layer.named_parameters()
@@ -197,10 +200,10 @@ class _Graph:
             return
         lines = []
         for name, parameter in parameters.items():
-            shape = "×".join(map(str, parameter.value.shape))
-            line = f"{name} {shape}: ||{name}||={np.linalg.norm(parameter.value):.3g}"
+            symbol = SYMBOLS.get(name, name)
+            line = f"{symbol} {'×'.join(map(str, parameter.value.shape))}: ||{symbol}||={np.linalg.norm(parameter.value):.3g}"
             grad = self.gradients.get(f"{index}.{name}")
-            lines.append(line if grad is None else f"{line}, ||dL/d{name}||={np.linalg.norm(grad):.3g}")
+            lines.append(line if grad is None else f"{line}, ||dL/d{symbol}||={np.linalg.norm(grad):.3g}")
         text = "\n".join(lines)
         self.edges.append((_middle(before.nodes()), _middle(after.nodes()), BLOCK, 2.0, text, text))
 
@@ -208,23 +211,32 @@ class _Graph:
 
     def to_dot(self):
         lines = ["digraph network {",
-                 "  rankdir=LR; splines=line; nodesep=0.25; ranksep=1.6;",
-                 '  node [fontname="Helvetica", fontsize=10, shape=circle, fixedsize=false];',
+                 '  rankdir=LR; newrank=true; remincross=false; splines=line; compound=true; nodesep=0.25; ranksep=1.6; '
+                 'fontname="Helvetica";',
+                 '  node [fontname="Helvetica", fontsize=10, shape=circle, fixedsize=true];',
                  '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.5];']
         for column in self.columns:
             lines.append(f"  subgraph cluster_{column.index} {{")
             lines.append(f'    label="{_quote(chr(10).join(column.titles))}"; style=rounded; color="#cccccc";')
+            size = 0.45 if column.index == 0 else 0.75 if not self.gradients else 1.15
             for node, label in zip(column.nodes(), self._node_labels(column)):
-                shape = "" if column.units is not None else ", shape=box, style=rounded"
+                shape = f", width={size}" if column.units is not None else ", shape=box, style=rounded, fixedsize=false"
                 lines.append(f'    {node} [label="{_quote(label)}"{shape}];')
+            if column.units is not None and column.units > 1:     # units in order, top to bottom (an
+                chain = " -> ".join(reversed(column.nodes()))      # LR graph stacks a rank bottom up)
+                lines.append(f"    {{rank=same; {chain} [style=invis];}}")
             lines.append("  }")
+        clusters = {node: column for column in self.columns for node in column.nodes()}
         for tail, head, colour, width, label, tooltip in self.edges:
-            shown = "" if label is None else f', label="{_quote(label)}"'
+            shown = "" if label is None else f', label="{_quote(label)}", fontcolor="{colour}"'
+            if colour == BLOCK:                       # a box edge reaches a column of units at its frame
+                shown += "".join(f", {end}=cluster_{clusters[node].index}" for end, node in
+                                 (("ltail", tail), ("lhead", head)) if clusters[node].units is not None)
             lines.append(f'  {tail} -> {head} [color="{colour}", penwidth={width:.2f}{shown}, '
                          f'tooltip="{_quote(tooltip)}"];')
         if self.loss_text is not None:
             lines.append(f'  loss [label="{_quote(self.loss_text)}", shape=box, style="rounded,filled", '
-                         'fillcolor="#f3f3f3"];')
+                         'fillcolor="#f3f3f3", fixedsize=false];')
             for node in self.columns[-1].nodes():
                 lines.append(f'  {node} -> loss [color="{ZERO}", style=dashed, arrowsize=0.4];')
         lines.append("}")
@@ -267,12 +279,22 @@ class _Graph:
             (x0, y0), (x1, y1) = places[tail], places[head]
             ax.plot([x0, x1], [y0, y1], color=colour, linewidth=width, zorder=1)
             if label is not None:
-                ax.text(x0 + 0.35 * (x1 - x0), y0 + 0.35 * (y1 - y0), label, fontsize=6, ha="center",
-                        va="center", color=colour, zorder=2, bbox={"facecolor": "white", "edgecolor": "none",
-                                                                   "alpha": 0.8, "pad": 0.5})
+                along = 0.5 if colour == BLOCK else 0.35       # weight labels nearer their input unit
+                ax.text(x0 + along * (x1 - x0), y0 + along * (y1 - y0), label, fontsize=6, ha="center",
+                        va="bottom" if colour == BLOCK else "center", color=colour, zorder=2,
+                        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 0.5})
         ax.set_xlim(-0.6, count - 0.4)
         ax.set_ylim(-tallest / 2 - 0.4, tallest / 2 + 0.3 + 0.3 * max(len(c.titles) for c in self.columns))
         return fig
+
+
+def _title(layer):
+    """"Dense 2→4", "Conv2D 1→8, 3×3", else the class name."""
+    if isinstance(layer, Dense):
+        return f"Dense {layer.in_features}→{layer.out_features}"
+    if isinstance(layer, Conv2D):
+        return f"Conv2D {layer.in_channels}→{layer.out_channels}, {'×'.join(map(str, layer.kernel_size))}"
+    return type(layer).__name__
 
 
 def _middle(nodes):
