@@ -291,6 +291,11 @@ SHAPE_CASES = {
     "RandomFlip": (lambda: sn.RandomFlip("horizontal_and_vertical"), (3, 5, 4)),
     "RandomTranslation": (lambda: sn.RandomTranslation(2), (3, 5, 4)),
     "ELU": (lambda: sn.ELU(), (5,)),
+    "Embedding": (lambda: sn.Embedding(6, 3), (5,)),
+    "GRU": (lambda: sn.GRU(4, 3, bidirectional=True), (5, 4)),
+    "LSTM": (lambda: sn.LSTM(4, 3, num_layers=2, return_sequences=False), (5, 4)),
+    "LastStep": (lambda: sn.LastStep(), (5, 4)),
+    "RNN": (lambda: sn.RNN(4, 3, nonlinearity="relu"), (5, 4)),
     "Flatten": (lambda: sn.Flatten(), (3, 4, 2)),
     "GELU": (lambda: sn.GELU(), (5,)),
     "GlobalAvgPool2D": (lambda: sn.GlobalAvgPool2D(), (3, 5, 4)),
@@ -321,6 +326,8 @@ def test_output_shape_agrees_with_forward(name):
     assert type(layer) is getattr(scratchnn.nn, name)
     sn.Sequential(layer, seed=0, dtype=np.float64)                        # builds it
     x = np.random.default_rng(0).normal(size=(4, *sample_shape))
+    if getattr(layer, "takes_indices", False):                             # Embedding: token ids
+        x = np.random.default_rng(0).integers(0, 3, size=(4, *sample_shape))
     for training in (False, True):
         out = layer.forward(x, training=training)
         assert layer.output_shape(x.shape) == out.shape
@@ -348,6 +355,10 @@ WRONG_SHAPE_CASES = [
     pytest.param(lambda: sn.MultiHeadAttention(4, 2), (4,), id="MultiHeadAttention-not-sequences"),
     pytest.param(lambda: sn.TransformerBlock(4, 2, 8), (3, 5), id="TransformerBlock-width"),
     pytest.param(lambda: sn.PositionalEmbedding(2, 4), (3, 4), id="PositionalEmbedding-too-long"),
+    pytest.param(lambda: sn.LSTM(4, 3), (5, 3), id="LSTM-width"),
+    pytest.param(lambda: sn.GRU(4, 3), (4,), id="GRU-not-sequences"),
+    pytest.param(lambda: sn.RNN(4, 3), (2, 5, 4), id="RNN-too-many-axes"),
+    pytest.param(lambda: sn.LastStep(), (4,), id="LastStep-not-sequences"),
 ]
 
 

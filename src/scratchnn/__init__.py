@@ -15,6 +15,7 @@ from .nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatte
                  Layer, LeakyReLU, MaxPool2D, Parameter, RandomFlip, RandomTranslation, ReLU, Reshape, Sigmoid,
                  Softmax, Standardize, Tanh)
 from .nn import LayerNorm, MultiHeadAttention, PositionalEmbedding, TransformerBlock
+from .nn import GRU, LSTM, RNN, Embedding, LastStep
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 from .serialization import save
 from .surface import LossSurface, TrajectoryRecorder, loss_surface
@@ -33,4 +34,5 @@ __all__ = sorted([
     "from_torch", "gradcheck", "import_onnx", "load", "save", "to_torch",
     "LossSurface", "TrajectoryRecorder", "loss_surface",
     "LayerNorm", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
+    "Embedding", "GRU", "LSTM", "LastStep", "RNN",
 ])

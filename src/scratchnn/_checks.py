@@ -107,6 +107,22 @@ def as_float_array(name, data, dtype, ndim=None):
     return array.astype(dtype, copy=False)
 
 
+def as_index_array(name, data):
+    """Convert `data` to an array of integer indices (np.intp), refusing floats (even whole
+    ones: a float where an index belongs is usually a mistake), booleans, non-numbers and
+    empty data. The range is the caller's to check."""
+    try:
+        array = np.asarray(data)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of integer indices, got {describe(data)}: {error}") from None
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer indices (the first layer looks rows up by index), got an "
+                        f"array of dtype {array.dtype}; convert whole numbers with .astype(int)")
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {array.shape}")
+    return array.astype(np.intp, copy=False)
+
+
 def _all_finite(array):
     """Whether every entry is finite. A NaN or an infinity makes any sum it enters non-finite,
     so summing the entries settles the common case without a temporary array the size of the

@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from . import serialization, training
-from ._checks import as_float_array, describe, positive_int, rng_from_seed
+from ._checks import as_float_array, as_index_array, describe, positive_int, rng_from_seed
 from .losses import CrossEntropy
 from .metrics import predicted_classes
 from .nn.base import Layer, check_layer, check_registered, gather_parameters
@@ -208,7 +208,7 @@ class Sequential:
         """Validate X and y against the network and the loss before any work; return arrays
         (X in the model's dtype; y as integer labels for CrossEntropy, else as floats)."""
         x_name, y_name = names
-        X = as_float_array(x_name, X, self.dtype)
+        X = self.as_inputs(x_name, X)
         if X.ndim < 2:
             raise ValueError(f"{x_name} must have shape (n_samples, n_features), got shape {X.shape}")
         outputs = self._output_of(x_name, X[:1])
@@ -231,6 +231,14 @@ class Sequential:
             raise ValueError(f"{y_name}: {error}") from None
         return X, y
 
+    def as_inputs(self, name, X):
+        """X checked and converted for the first layer: floats in the model's dtype, or, for a
+        first layer that ``takes_indices`` (Embedding), integer indices it has checked."""
+        first = self.layers[0]
+        if getattr(first, "takes_indices", False):
+            return first.check_indices(name, as_index_array(name, X))
+        return as_float_array(name, X, self.dtype)
+
     def _output_of(self, name, sample):
         try:
             return self.forward(sample, training=False)
@@ -251,11 +259,11 @@ class Sequential:
         inputs' [low, high], by more than its width (or by max(|low|, 1) if low = high), as raw
         0-255 pixels do for a model trained on pixels / 255.
         """
-        X = as_float_array("X", X, self.dtype)
+        X = self.as_inputs("X", X)
         batch_size = positive_int("batch_size", batch_size, allow_none=True) or PREDICT_BATCH
         if X.ndim < 2:
             raise ValueError(f"X must have shape (n_samples, n_features), got shape {X.shape}")
-        if self.input_range is not None:
+        if self.input_range is not None and X.dtype.kind == "f":     # (indices are checked above)
             _warn_if_far_outside(X, self.input_range)
         if batch_size >= len(X):
             return self._output_of("X", X)          # inference changes nothing: no dry run needed
@@ -383,10 +391,11 @@ def _warn_if_far_outside(X, input_range):
 
 
 def _check_widths(layers):
-    """Raise, before anything is built, if a layer cannot take the (N, width) rows that a
-    Dense layer before it outputs: the width is followed through every layer that states its
-    output shape in closed form (`Layer.output_shape`), and forgotten at one that does not
-    (whose default would need the layer built) or that outputs more than rows."""
+    """Raise, before anything is built, if a layer cannot take the (N, width) rows, or the
+    (N, T, width) sequences, that a Dense layer before it outputs (Dense keeps its input's
+    leading axes): the width is followed through every layer that states its output shape in
+    closed form (`Layer.output_shape`), and forgotten at one that does not (whose default
+    would need the layer built) or that outputs more than rows."""
     width, source = None, None
     for index, layer in enumerate(layers):
         if isinstance(layer, Dense):
@@ -401,8 +410,11 @@ def _check_widths(layers):
             try:
                 shape = layer.output_shape((None, width))
             except ValueError as error:
-                raise ValueError(f"layer {index} {layer!r} cannot take the output of layer {source} "
-                                 f"(N, {width}): {error}") from None
+                try:                                              # sequences (N, T, width)?
+                    shape = layer.output_shape((None, None, width))
+                except ValueError:
+                    raise ValueError(f"layer {index} {layer!r} cannot take the output of layer {source} "
+                                     f"(N, {width}): {error}") from None
             if len(shape) != 2 or shape[1] != width:               # the layer that set the width is named
                 width, source = (shape[1] if len(shape) == 2 else None), index
 
