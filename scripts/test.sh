@@ -13,6 +13,10 @@ source scripts/_env.sh
 [ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist
 # Graphviz's `dot` renders the network drawings (sn.plot.draw_network).
 command -v dot >/dev/null || apt_install graphviz
+# Open MPI runs the distributed tests (mpirun); mpi4py links to it, and builds from source with
+# mpicc and a C compiler where no wheel fits this Python.
+command -v mpirun >/dev/null && command -v mpicc >/dev/null && command -v cc >/dev/null \
+    || apt_install openmpi-bin libopenmpi-dev gcc
 use_venv
 python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 python -m pytest "$@"

@@ -14,6 +14,7 @@ import time
 
 from ..training.callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
                         StepLR)
+from ..training.gradient_stats import GradientStats
 from .data import check_data_options, label_column_hint, load_data
 from .models import build_network, describe_network
 from .plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
@@ -21,6 +22,8 @@ from ..losses import MSE, CrossEntropy
 from ..metrics import regression_scores
 from ..optim import OPTIMIZERS
 from ..training.parallel import automatic_threads, check_threads, threads_worth_using
+from ..training import DivergedError
+from ..training.distributed import check_distributed
 
 # Defaults that depend on the data: images are many and large, toy sets and tables small
 # (a few hundred rows need more epochs, and a larger step, to get anywhere).
@@ -43,6 +46,29 @@ SCHEDULE_HELP = ("learning-rate schedule: step (divide by 10 after each third of
 
 
 def run_train(args):
+    if getattr(args, "distributed", False):          # under mpirun: every rank trains, rank 0 reports
+        return _train_on_every_rank(args)
+    return _train(args)
+
+
+def _train_on_every_rank(args):
+    """--distributed: this rank's share of the run; rank 0 alone prints and writes --out and
+    --plots (every rank reads --resume's checkpoint); an error on one rank ends them all."""
+    if args.threads not in ("auto", 1):
+        raise ValueError(f"--threads {args.threads} cannot be combined with --distributed: run one rank "
+                         "per core instead (mpirun -n CORES)")
+    try:
+        group = check_distributed("mpi", False, 1)
+    except ImportError as error:
+        raise ValueError(f"--distributed: {error}") from None
+    args.threads = 1
+    if group.rank != 0:
+        args.out = args.plots = None
+    with group.errors_end_every_rank(agreed=(DivergedError,), show_traceback=False), group.quiet_unless_first():
+        return _train(args, distributed="mpi")
+
+
+def _train(args, distributed=None):
     task = getattr(args, "task", "auto")
     kind = check_data_options(args.data, args.target, args.samples, args.noise, task)
     _check_options(args)
@@ -91,7 +117,8 @@ def run_train(args):
                           epochs=epochs, batch_size=batch_size, verbose=args.verbose,
                           validation_split=args.validation_split, metrics=["mae" if regression else "accuracy"],
                           callbacks=callbacks + [snapshots],
-                          resume_from=args.checkpoint if args.resume else None, threads=threads)
+                          resume_from=args.checkpoint if args.resume else None, threads=threads,
+                          distributed=distributed)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_keep_interrupted(args, net, data, snapshots)) from None
     seconds = time.perf_counter() - started
@@ -206,6 +233,8 @@ def _callbacks(args, epochs):
     elif args.schedule == "plateau":
         monitor = "val_loss" if args.validation_split else "loss"
         callbacks.append(ReduceLROnPlateau(monitor, factor=0.1, patience=3))
+    if args.plots is not None:          # gradient_stats.png; not checkpointed, so --plots may change on --resume
+        callbacks.append(GradientStats())
     if args.checkpoint is not None:
         callbacks.append(ModelCheckpoint(args.checkpoint))
     return callbacks, early_stopping

@@ -11,10 +11,11 @@ then validation, metrics, callbacks. Everything is checked before the first batc
 
 How a batch's loss and gradient are computed is a *strategy* (a `Strategy`): `Steps` is
 the textbook one above; `scratchnn.training.parallel.ThreadedBatches` splits each batch over
-threads, and the scikit-learn estimators bring their own (scikit-learn's L2 term and loss
+threads, `scratchnn.training.distributed.MPIBatches` over MPI ranks, and the scikit-learn estimators bring their own (scikit-learn's L2 term and loss
 value). They all run in `run_epoch`, the one batch loop.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -26,9 +27,10 @@ from ..metrics import METRICS, check_metrics
 from ..optim import get_optimizer
 from .callbacks import Callback, ProgressLogger
 from .checkpoint import read_checkpoint
+from .distributed import MPIBatches, check_distributed
 from .history import History
 from .parallel import ThreadedBatches, automatic_threads, check_threads
-from .strategy import Steps
+from .strategy import Steps, Strategy
 
 
 class DivergedError(RuntimeError):
@@ -93,8 +95,18 @@ class CallbackList:
 
 def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, verbose=1,
         validation_data=None, validation_split=0.0, metrics=None, callbacks=None, resume_from=None,
-        threads="auto"):
+        threads="auto", distributed=None, shard=False):
     """Train `model`; see `Sequential.fit` for the arguments. Returns a `History`."""
+    group = check_distributed(distributed, shard, threads)         # None: this process alone
+    with contextlib.nullcontext() if group is None else group.errors_end_every_rank(agreed=(DivergedError,)):
+        if group is not None:
+            group.broadcast_rng(model)                  # every rank shuffles and splits alike
+        return _fit(model, X, y, loss, optimizer, epochs, batch_size, shuffle, verbose, validation_data,
+                    validation_split, metrics, callbacks, resume_from, threads, group)
+
+
+def _fit(model, X, y, loss, optimizer, epochs, batch_size, shuffle, verbose, validation_data,
+         validation_split, metrics, callbacks, resume_from, threads, group):
     loss, optimizer = get_loss(loss), get_optimizer(optimizer)
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size, allow_none=True)
@@ -121,21 +133,26 @@ def fit(model, X, y, loss, optimizer, epochs=1, batch_size=32, shuffle=True, ver
     n_samples = len(X)
     batch_size = n_samples if batch_size is None else min(batch_size, n_samples)
     if threads == "auto":
-        threads = automatic_threads(model, batch_size)
-    _check_batch_statistics(model, X.shape, batch_size)
+        threads = automatic_threads(model, batch_size) if group is None else 1
+    if group is None or not group.shard:           # sharded: BatchNorm counts the union of the ranks' rows
+        _check_batch_statistics(model, X.shape, batch_size)
     log_names = ["loss", *metrics]
     if validation is not None:
         log_names += [f"val_{name}" for name in log_names]
     log_names.append("learning_rate")
-    training = Training(model, loss, optimizer, epochs, math.ceil(n_samples / batch_size), log_names,
-                        callbacks + ([ProgressLogger(verbose)] if verbose else []))
+    batches_per_epoch = math.ceil(n_samples / batch_size)
+    callbacks += [ProgressLogger(verbose)] if verbose else []
+    if group is not None:                 # the most batches of any rank's shard; rank 0 alone writes
+        batches_per_epoch, callbacks = group.most(batches_per_epoch), group.callbacks_here(callbacks)
+    training = Training(model, loss, optimizer, epochs, batches_per_epoch, log_names, callbacks)
     model.loss, model.optimizer = loss, optimizer
     model.input_range = (float(X.min()), float(X.max()))      # predict warns far outside it
     training.callbacks.train_begin(training)
     if checkpoint is not None:
         checkpoint.restore(training)
     threshold = accuracy_threshold(loss)
-    steps = ThreadedBatches(model, loss, threads) if threads > 1 else Steps(model, loss)
+    steps = (MPIBatches(model, loss, group, n_samples, batch_size, batches_per_epoch) if group is not None
+             else ThreadedBatches(model, loss, threads) if threads > 1 else Steps(model, loss))
     try:
         _epochs(training, X, y, validation, shuffle, batch_size, metrics, threshold, steps)
     finally:
@@ -151,7 +168,7 @@ def _epochs(training, X, y, validation, shuffle, batch_size, metrics, threshold,
     for epoch in range(training.epoch + 1, training.epochs):
         training.callbacks.epoch_begin(training, epoch)
         np.copyto(last_finite, model.flat_parameter.value)     # to fall back on if we diverge
-        order = model.rng.permutation(len(X)) if shuffle else None
+        order = steps.shuffled_order(len(X)) if shuffle else None
         try:
             logs = run_epoch(training, X, y, order, batch_size, steps, metrics, threshold, epoch)
         except DivergedError:
@@ -160,7 +177,7 @@ def _epochs(training, X, y, validation, shuffle, batch_size, metrics, threshold,
             training.callbacks.train_end(training)
             raise
         if validation is not None:
-            logs.update(_evaluate(model, training.loss, *validation, metrics, threshold, batch_size, "val_"))
+            logs.update(_evaluate(model, training.loss, *validation, metrics, threshold, batch_size, "val_", steps))
         logs["learning_rate"] = optimizer.learning_rate
         training.history.append(epoch, logs)
         training.epoch = epoch
@@ -176,31 +193,33 @@ def run_epoch(training, X, y, order, batch_size, steps, metrics=(), threshold=0.
 
     Raises `DivergedError` naming the epoch and batch when the loss is NaN or infinite
     (before that batch's step); `on_batch_end` reaches every callback after every batch."""
-    n_samples = X.shape[0]
+    n_samples, rows_seen = X.shape[0], 0
     sums = dict.fromkeys(["loss", *metrics], 0.0)
     steps.new_epoch()
     # Overflow shows up as a non-finite loss, which stops training with a clear error below;
     # NumPy's own overflow warnings would only repeat it less clearly.
     with np.errstate(over="ignore", invalid="ignore"), steps.running():
-        for batch, start in enumerate(range(0, n_samples, batch_size)):
+        for batch, start in enumerate(steps.batch_starts(n_samples, batch_size)):
             if order is None:
                 rows = slice(start, start + batch_size)
-                X_batch, y_batch = (X, y) if batch_size >= n_samples else (X[rows], y[rows])
+                X_batch, y_batch = (X, y) if batch_size >= n_samples and start == 0 else (X[rows], y[rows])
             else:
                 rows = order[start:start + batch_size]
                 X_batch, y_batch = X[rows], y[rows]
+            X_batch, y_batch = steps.own_rows(X_batch, y_batch)
             value, outputs = steps.gradient(X_batch, y_batch)
             if not math.isfinite(value):
                 raise DivergedError(f"loss became {value} at epoch {epoch + 1}, batch {batch + 1}: training "
                                     "stopped with the last finite weights (try a smaller learning_rate)",
                                     epoch=epoch + 1, batch=batch + 1, value=value)
             n_rows = X_batch.shape[0]
+            rows_seen += n_rows
             sums["loss"] += float(value) * n_rows
             for name in metrics:
                 sums[name] += _metric(name, y_batch, outputs, threshold)
             steps.update(training.optimizer)
             training.callbacks.batch_end(training, batch, {"loss": value})
-    return {name: total / n_samples for name, total in sums.items()}
+    return steps.combine(sums, rows_seen)
 
 
 def accuracy_threshold(loss):
@@ -214,8 +233,11 @@ def _metric(name, targets, outputs, threshold):
     return METRICS[name](targets, outputs)
 
 
-def _evaluate(model, loss, X, y, metrics, threshold, batch_size, prefix=""):
-    """Mean loss and metrics over (X, y) in inference mode, in batches."""
+def _evaluate(model, loss, X, y, metrics, threshold, batch_size, prefix="", steps=None):
+    """Mean loss and metrics over (X, y) in inference mode, in batches; with `steps`, over
+    the rows this process computes, combined with the others' (`Strategy.combine`)."""
+    steps = steps or Strategy(model)
+    X, y = steps.own_rows(X, y)
     sums = dict.fromkeys(["loss", *metrics], 0.0)
     for start in range(0, len(X), batch_size):
         X_batch, y_batch = X[start:start + batch_size], y[start:start + batch_size]
@@ -223,7 +245,7 @@ def _evaluate(model, loss, X, y, metrics, threshold, batch_size, prefix=""):
         sums["loss"] += float(loss.forward(outputs, y_batch)) * len(X_batch)
         for name in metrics:
             sums[name] += _metric(name, y_batch, outputs, threshold)
-    return {prefix + name: total / len(X) for name, total in sums.items()}
+    return {prefix + name: mean for name, mean in steps.combine(sums, len(X)).items()}
 
 
 def evaluate(model, X, y, loss=None, metrics=None, batch_size=None):

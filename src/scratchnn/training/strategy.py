@@ -1,6 +1,7 @@
 """Strategies: how the one batch loop (`scratchnn.training.loop.run_epoch`) computes a
 batch's loss and gradient and takes a step. `Steps` is the textbook one; data-parallel
-threads (`scratchnn.training.parallel.ThreadedBatches`) and the scikit-learn estimators
+threads (`scratchnn.training.parallel.ThreadedBatches`), MPI ranks
+(`scratchnn.training.distributed.MPIBatches`) and the scikit-learn estimators
 (`scratchnn.sklearn.steps`) are the others."""
 
 import contextlib
@@ -26,6 +27,23 @@ class Strategy:
     def update(self, optimizer):
         """One step of the optimizer from that gradient, over all weights at once (nn.base.gather_parameters)."""
         optimizer.step([self.model.flat_parameter])
+
+    def shuffled_order(self, n_samples):
+        """The epoch's row order: a permutation of range(n_samples) from the model's generator."""
+        return self.model.rng.permutation(n_samples)
+
+    def batch_starts(self, n_samples, batch_size):
+        """The first row of each batch of an epoch (a range: its length is the batch count)."""
+        return range(0, n_samples, batch_size)
+
+    def own_rows(self, X, y):
+        """The rows of a batch, or of the validation data, that this process computes: all."""
+        return X, y
+
+    def combine(self, sums, rows):
+        """The epoch's means from sums over `rows` rows, {name: sum / rows}; a strategy over
+        several processes adds every process's sums and rows first."""
+        return {name: total / rows for name, total in sums.items()}
 
     def running(self):
         """A context the epoch's batches run in."""
