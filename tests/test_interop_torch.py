@@ -9,6 +9,7 @@ import pytest
 
 import scratchnn as sn
 from scratchnn.interop import pytorch, torch_modules
+from scratchnn.nn.transformer import TransformerBlock
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
@@ -304,3 +305,50 @@ def test_without_torch_the_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)              # import torch now fails
     with pytest.raises(ImportError, match=r"pip install scratchnn\[torch\]"):
         sn.to_torch(sn.Sequential(sn.Dense(2, 2), seed=0))
+
+
+def torch_transformer(norm_first, activation, dropout=0.0):
+    torch.manual_seed(2)
+    return nn.Sequential(
+        nn.Linear(5, 8), nn.TransformerEncoderLayer(8, 2, 16, dropout=dropout, activation=activation, batch_first=True,
+                                                    norm_first=norm_first),
+        nn.LayerNorm(8, eps=1e-6), nn.Linear(8, 3)).double()
+
+
+@pytest.mark.parametrize("norm_first, activation", [(True, "gelu"), (False, "relu")])
+def test_transformer_layers_predict_and_train_as_in_torch(norm_first, activation):
+    x = np.random.default_rng(5).normal(size=(4, 6, 5))
+    target = np.random.default_rng(6).normal(size=(4, 6, 3))
+    model = train_torch(torch_transformer(norm_first, activation), torch.tensor(x), torch.tensor(target),
+                        nn.functional.mse_loss, steps=3)
+    with pytest.raises(ValueError, match="a first Linear reads rows: pass input_shape for sequences"):
+        sn.from_torch(model)
+    net = sn.from_torch(model, input_shape=(6, 5))
+    assert [type(layer).__name__ for layer in net.layers] == ["Dense", "TransformerBlock", "LayerNorm", "Dense"]
+    np.testing.assert_allclose(net.predict(x), run(model, x), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(run(sn.to_torch(net), x), net.predict(x), rtol=0, atol=1e-10)
+    again = sn.from_torch(sn.to_torch(net), input_shape=(6, 5))
+    assert described(again) == described(net)
+    for name, value in net.state_dict().items():
+        np.testing.assert_array_equal(again.state_dict()[name], value, err_msg=name)
+    net.fit(x, target, loss=sn.MSE(), optimizer=sn.SGD(0.1), epochs=1, batch_size=len(x), shuffle=False,
+            verbose=0, threads=1)
+    model.train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    optimizer.zero_grad()
+    (0.5 * nn.functional.mse_loss(model(torch.tensor(x)), torch.tensor(target))).backward()
+    optimizer.step()
+    stepped = sn.from_torch(model, input_shape=(6, 5)).state_dict()
+    for name, value in net.state_dict().items():
+        np.testing.assert_allclose(value, stepped[name], rtol=0, atol=1e-10, err_msg=name)
+
+
+def test_an_encoder_layer_s_dropout_is_dropped_and_a_causal_block_refused():
+    model = torch_transformer(True, "gelu", dropout=0.1).eval()
+    x = np.random.default_rng(7).normal(size=(2, 4, 5))
+    np.testing.assert_allclose(sn.from_torch(model, input_shape=(4, 5)).predict(x), run(model, x), atol=1e-10)
+    causal = sn.Sequential(TransformerBlock(8, 2, 16, causal=True), seed=0, dtype=np.float64)
+    with pytest.raises(ValueError, match=r"layer 0 \(TransformerBlock\) is causal"):
+        sn.to_torch(causal)
+    with pytest.raises(ValueError, match="bias=False is not supported"):
+        sn.from_torch(nn.LayerNorm(4, bias=False))

@@ -30,7 +30,9 @@ from .._checks import describe
 from ..model import Sequential
 from ..nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
                   LeakyReLU, MaxPool2D, ReLU, Reshape, Sigmoid, Softmax, Standardize, Tanh)
+from ..nn.normalization import LayerNorm
 from ..nn.spatial import pair
+from ..nn.transformer import TransformerBlock
 from .torch_modules import import_torch, standardize_module_class
 from .torch_out import TO_TORCH, to_torch
 
@@ -60,7 +62,7 @@ def from_torch(module, input_shape=None, seed=None):
         raise ValueError(f"input_shape must be one sample's shape, a tuple of positive ints such as "
                          f"(1, 28, 28), got {describe(input_shape)}")
     dtype = _common_dtype(torch, modules)
-    walk = _Walk(modules, None if input_shape is None else tuple(int(n) for n in input_shape))
+    walk = _Walk(modules, _first_shape(modules[0]) if input_shape is None else tuple(int(n) for n in input_shape))
     layers, states = [], []
     while not walk.done():
         module = walk.take()
@@ -85,6 +87,16 @@ def from_torch(module, input_shape=None, seed=None):
         net.output_shapes(tuple(input_shape))            # raises, naming the layer that does not fit
         net.input_shape = tuple(int(n) for n in input_shape)
     return net
+
+
+def _first_shape(module):
+    """One sample's shape as the first module tells it: a Linear reads rows (N, in_features)
+    (torch's Linear takes (N, ..., in) too: sequences need input_shape), a Conv2d images."""
+    if type(module).__name__ == "Linear":
+        return (module.in_features,)
+    if type(module).__name__ == "Conv2d":
+        return (module.in_channels, None, None)
+    return None
 
 
 class _Walk:
@@ -216,6 +228,35 @@ def _from_batch_norm(module, walk):
                      "running_mean": module.running_mean, "running_var": module.running_var})]
 
 
+def _from_layer_norm(module, walk):
+    if module.elementwise_affine and module.bias is None:
+        raise ValueError("bias=False is not supported (LayerNorm's affine map has both γ and β)")
+    layer = LayerNorm(tuple(module.normalized_shape), eps=module.eps, elementwise_affine=module.elementwise_affine)
+    return [(layer, {"weight": module.weight, "bias": module.bias} if module.elementwise_affine else {})]
+
+
+def _from_encoder_layer(module, walk):
+    """nn.TransformerEncoderLayer (batch_first, relu or gelu) as a TransformerBlock; its
+    dropout, inactive in eval mode, is dropped (TransformerBlock has none)."""
+    attention = module.self_attn
+    _refuse(attention, batch_first=True, _qkv_same_embed_dim=True, add_zero_attn=False, bias_k=None)
+    if module.activation_relu_or_gelu not in (1, 2) or attention.in_proj_bias is None:
+        raise ValueError("only activation 'relu' or 'gelu' and biases everywhere are supported")
+    for norm in (module.norm1, module.norm2):
+        _refuse(norm, eps=1e-5, elementwise_affine=True)
+    dim = attention.embed_dim
+    layer = TransformerBlock(dim, attention.num_heads, module.linear1.out_features, norm_first=module.norm_first,
+                             activation="relu" if module.activation_relu_or_gelu == 1 else "gelu")
+    state = {"self_attn.in_proj_weight": attention.in_proj_weight, "self_attn.in_proj_bias": attention.in_proj_bias,
+             "self_attn.out_proj_weight": attention.out_proj.weight, "self_attn.out_proj_bias": attention.out_proj.bias}
+    for name in ("linear1", "linear2"):                                  # our Dense keeps W as (in, out)
+        linear = getattr(module, name)
+        state.update({f"{name}.weight": linear.weight.T, f"{name}.bias": _bias(linear, linear.out_features)})
+    for name in ("norm1", "norm2"):
+        state.update({f"{name}.weight": getattr(module, name).weight, f"{name}.bias": getattr(module, name).bias})
+    return [(layer, state)]
+
+
 def _from_flatten(module, walk):
     """Flatten(1, -1); with an Unflatten(1, shape) after it, the two are one Reshape."""
     _refuse(module, start_dim=1, end_dim=-1)
@@ -262,6 +303,8 @@ FROM_TORCH = {
     "Flatten": _from_flatten,
     "Unflatten": _from_unflatten,
     "TorchStandardize": _from_standardize,
+    "LayerNorm": _from_layer_norm,
+    "TransformerEncoderLayer": _from_encoder_layer,
     "Dropout": _plain(lambda module: Dropout(module.p)),
     "Identity": _plain(lambda module: Identity()),
     "Sigmoid": _plain(lambda module: Sigmoid()),
@@ -282,9 +325,10 @@ def _next_shape(layer, shape, index):
             return tuple(layer.output_shape((1, *shape))[1:])
         except ValueError as error:
             before = f"input_shape {shape}" if index == 0 else "what comes before it"
-            raise ValueError(f"module {index} does not fit {before}: {error}") from None
+            hint = " (a first Linear reads rows: pass input_shape for sequences)" if index else ""
+            raise ValueError(f"module {index} does not fit {before}: {error}{hint}") from None
     if isinstance(layer, Dense):
-        return (layer.out_features,)
+        return None                                # (N, ..., in): the rank is unknown
     if isinstance(layer, Conv2D):
         return (layer.out_channels, None, None)
     if isinstance(layer, (Reshape, Standardize)):

@@ -8,7 +8,9 @@ from ..model import Sequential
 from ..nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
                   LeakyReLU, MaxPool2D, RandomFlip, RandomTranslation, ReLU, Reshape, Sigmoid, Softmax, Standardize,
                   Tanh)
+from ..nn.normalization import LayerNorm
 from ..nn.spatial import pair
+from ..nn.transformer import TransformerBlock
 from .torch_modules import import_torch, standardize_module_class
 
 
@@ -51,6 +53,8 @@ def _input_rank(layers, index, shapes, input_shape):
             return 4
         if isinstance(layer, (Reshape, Standardize)):
             return len(layer.shape) + 1
+        if isinstance(layer, TransformerBlock):
+            return 3
     for layer in layers[index + 1:]:
         if isinstance(layer, Dense):
             return 2
@@ -92,6 +96,31 @@ def _to_batch_norm(torch, layer, dtype, rank, index):
     return [module]
 
 
+def _to_layer_norm(torch, layer, dtype, rank, index):
+    module = torch.nn.LayerNorm(layer.normalized_shape, eps=layer.eps, elementwise_affine=layer.elementwise_affine,
+                                dtype=dtype)
+    if layer.elementwise_affine:
+        module.weight.copy_(_tensor(torch, layer.weight.value, dtype))
+        module.bias.copy_(_tensor(torch, layer.bias.value, dtype))
+    return [module]
+
+
+def _to_encoder_layer(torch, layer, dtype, rank, index):
+    """A TransformerBlock as nn.TransformerEncoderLayer, which a torch Sequential calls without
+    a mask: a causal block has none."""
+    if layer.causal:
+        raise ValueError(f"layer {index} ({type(layer).__name__}) is causal, and nn.TransformerEncoderLayer in a "
+                         f"Sequential gets no mask: convert a non-causal block, or call it with is_causal=True")
+    module = torch.nn.TransformerEncoderLayer(layer.dim, layer.heads, layer.ff_dim, dropout=0.0,
+                                              activation=layer.activation_name, batch_first=True,
+                                              norm_first=layer.norm_first, dtype=dtype)
+    targets = {name: tensor for name, tensor in module.named_parameters()}
+    for name, parameter in layer.named_parameters().items():
+        value = parameter.value.T if name.startswith("linear") and name.endswith("weight") else parameter.value
+        targets[name.replace("out_proj_", "out_proj.")].copy_(_tensor(torch, value, dtype))   # Linear: (out, in)
+    return [module]
+
+
 def _to_standardize(torch, layer, dtype, rank, index):
     return [standardize_module_class()(_tensor(torch, layer.mean, dtype), _tensor(torch, layer.scale, dtype))]
 
@@ -111,6 +140,8 @@ TO_TORCH = {
     Flatten: _torch_plain(lambda nn, layer: [nn.Flatten()]),
     Reshape: _torch_plain(lambda nn, layer: [nn.Flatten(), nn.Unflatten(1, layer.shape)]),
     Standardize: _to_standardize,
+    LayerNorm: _to_layer_norm,
+    TransformerBlock: _to_encoder_layer,
     Dropout: _torch_plain(lambda nn, layer: [nn.Dropout(layer.rate)]),
     RandomFlip: _torch_plain(lambda nn, layer: [nn.Identity()]),           # the identity at inference
     RandomTranslation: _torch_plain(lambda nn, layer: [nn.Identity()]),
