@@ -7,6 +7,7 @@
 """
 
 from . import datasets, plot
+from .explain import StepTrace, explain_step
 from .gradcheck import gradcheck
 from .interop import export_onnx, from_torch, import_onnx, to_torch
 from .losses import MAE, MSE, BinaryCrossEntropy, CrossEntropy, Loss
@@ -33,6 +34,7 @@ __all__ = sorted([
     "Reshape", "SGD", "Sequential", "Sigmoid", "Softmax", "Standardize", "StepLR", "Tanh", "export_onnx",
     "from_torch", "gradcheck", "import_onnx", "load", "save", "to_torch",
     "LossSurface", "TrajectoryRecorder", "loss_surface",
+    "StepTrace", "explain_step",
     "LayerNorm", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
     "Embedding", "GRU", "LSTM", "LastStep", "RNN",
 ])

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import __version__
 from .data import DATA_HELP, DEFAULT_SAMPLES, MAX_AUTO_CLASSES, TASKS, TEST_FRACTION
+from .explain import add_explain
 from .export import add_export
 from .._checks import MAX_NOISE
 from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
@@ -95,6 +96,7 @@ def build_parser():
                                   "and parameter counts, its dtype and its class names.")
     summary.add_argument("model", metavar="MODEL", help="a model (or checkpoint) file")
     summary.set_defaults(run=run_summary)
+    add_explain(commands)
     add_surface(commands)
     add_export(commands)
     return parser
