@@ -81,24 +81,27 @@ class MultiHeadAttention(Layer):
             raise ValueError(f"{self!r} expects an array of shape (N, T, {self.dim}), got {describe(x)}")
         self.output_shape(x.shape)
         batch, steps, dim = x.shape
-        self.x = x                                                          # kept for backward
-        qkv = x @ self.in_proj_weight.value.T + self.in_proj_bias.value     # [Q K V] = x W_inᵀ + b_in
-        self.q, self.k, self.v = self._split_heads(qkv)                     # (N, H, T, d) each
+        self.x = x.reshape(-1, dim)                 # kept for backward; the steps as rows (N·T, dim),
+        # which NumPy multiplies in one BLAS call (a 3-D operand would loop over the batch)
+        qkv = self.x @ self.in_proj_weight.value.T + self.in_proj_bias.value    # [Q K V] = x W_inᵀ + b_in
+        self.q, self.k, self.v = self._split_heads(qkv.reshape(batch, steps, 3 * dim))   # (N, H, T, d) each
         scale = 1.0 / math.sqrt(self.head_dim)
-        scores = (self.q @ self.k.swapaxes(-1, -2)) * scale                  # S = Q Kᵀ / √d
+        scores = self.q @ self.k.swapaxes(-1, -2)                            # S = Q Kᵀ / √d,
+        scores *= scale                                                      # scaled in place (T×T arrays are large)
         if self.causal:
             scores[..., _future(steps)] = -np.inf                           # j > i: e^−∞ = 0 below
         self.p = softmax(scores, axis=-1)                                    # P = softmax(S), max-subtracted
         heads_out = self.p @ self.v                                          # O = P V
-        self.o = heads_out.transpose(0, 2, 1, 3).reshape(batch, steps, dim)  # heads side by side
-        return self.o @ self.out_proj_weight.value.T + self.out_proj_bias.value   # y = O W_outᵀ + b_out
+        self.o = heads_out.transpose(0, 2, 1, 3).reshape(batch * steps, dim)  # heads side by side, as rows
+        y = self.o @ self.out_proj_weight.value.T + self.out_proj_bias.value      # y = O W_outᵀ + b_out
+        return y.reshape(batch, steps, dim)
 
     def backward(self, grad_output):
         batch, steps, dim = grad_output.shape
-        rows_grad, rows_o = grad_output.reshape(-1, dim), self.o.reshape(-1, dim)
-        self.out_proj_weight.grad += rows_grad.T @ rows_o                    # dL/dW_out = Σ dyᵀ O
-        self.out_proj_bias.grad += rows_grad.sum(axis=0)                     # dL/db_out = Σ dy
-        grad_o = grad_output @ self.out_proj_weight.value                    # dL/dO = dy W_out
+        grad_rows = grad_output.reshape(-1, dim)                             # (N·T, dim), as in forward
+        self.out_proj_weight.grad += grad_rows.T @ self.o                    # dL/dW_out = Σ dyᵀ O
+        self.out_proj_bias.grad += grad_rows.sum(axis=0)                     # dL/db_out = Σ dy
+        grad_o = grad_rows @ self.out_proj_weight.value                      # dL/dO = dy W_out
         grad_o = grad_o.reshape(batch, steps, self.heads, self.head_dim).transpose(0, 2, 1, 3)
         scale = 1.0 / math.sqrt(self.head_dim)
         grad_v = self.p.swapaxes(-1, -2) @ grad_o                            # dL/dV = Pᵀ dL/dO
@@ -109,7 +112,7 @@ class MultiHeadAttention(Layer):
         grad_k = (grad_scores.swapaxes(-1, -2) @ self.q) * scale             # dL/dK = dL/dSᵀ Q / √d
         grad_qkv = np.stack([grad_q, grad_k, grad_v])                        # (3, N, H, T, d)
         grad_qkv = grad_qkv.transpose(1, 3, 0, 2, 4).reshape(batch * steps, 3 * dim)   # rows [dQ dK dV]
-        self.in_proj_weight.grad += grad_qkv.T @ self.x.reshape(-1, dim)    # dL/dW_in = Σ d[Q K V]ᵀ x
+        self.in_proj_weight.grad += grad_qkv.T @ self.x                     # dL/dW_in = Σ d[Q K V]ᵀ x
         self.in_proj_bias.grad += grad_qkv.sum(axis=0)                       # dL/db_in = Σ d[Q K V]
         if not self.needs_input_grad:
             return None
