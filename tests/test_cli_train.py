@@ -82,7 +82,7 @@ def test_train_toy_set_prints_accuracy_and_time_and_writes_every_plot(capsys, tm
     assert f"{name}: 160 training and 40 test rows, 2 features, 2 classes" in out
     assert "Trained 12 epochs in" in out and "s per epoch)" in out and "Test accuracy: " in out
     assert sorted(os.listdir(plots)) == ["confusion_matrix.png", "decision_boundary.gif",
-                                         "decision_boundary.png", "history.png"]
+                                         "decision_boundary.png", "gradient_stats.png", "history.png"]
     for picture in plots.iterdir():
         assert_real_picture(picture)
 
@@ -250,7 +250,7 @@ def test_csv_with_two_features_and_three_classes_draws_class_regions(capsys, tmp
     code, out, _ = run(capsys, "train", table, "--epochs", "4", "--plots", tmp_path / "p", "--verbose", "0")
     assert code == 0
     assert sorted(os.listdir(tmp_path / "p")) == ["confusion_matrix.png", "decision_boundary.gif",
-                                                  "decision_boundary.png", "history.png"]
+                                                  "decision_boundary.png", "gradient_stats.png", "history.png"]
     for picture in (tmp_path / "p").iterdir():
         assert_real_picture(picture)
     code, out, _ = run(capsys, "evaluate", tmp_path / "missing.npz", table)
@@ -478,8 +478,8 @@ def test_fashion_mnist_slice_end_to_end(capsys, tmp_path, monkeypatch):
     assert code == 0 and err == ""
     assert "fashion-mnist: 2,000 training and 2,000 test rows, 784 features, 10 classes" in out
     assert "Network: 784-64-10, relu, 50,890 parameters (float32)" in out
-    assert sorted(os.listdir(plots)) == ["confusion_matrix.png", "first_layer_weights.png", "history.png",
-                                         "misclassified.png", "samples.png"]
+    assert sorted(os.listdir(plots)) == ["confusion_matrix.png", "first_layer_weights.png", "gradient_stats.png",
+                                         "history.png", "misclassified.png", "samples.png"]
     for picture in plots.iterdir():
         assert_real_picture(picture)
     assert sn.load(model).classes[0] == "T-shirt/top"

@@ -4,11 +4,13 @@ that fit took; plot_gradient_stats draws them."""
 import copy
 import importlib.util
 import math
+import os
 
 import numpy as np
 import pytest
 
 import scratchnn as sn
+from scratchnn.serialization import read_json, read_npz
 from scratchnn.training.gradient_stats import EPOCH_KEY, STATS, is_gradient_stat
 
 NAMES = ["0.weight", "0.bias", "2.weight", "2.bias"]
@@ -170,3 +172,19 @@ def test_plot_gradient_stats_refuses_bad_input(history, options, error, match):
     pytest.importorskip("matplotlib")
     with pytest.raises(error, match=match):
         sn.plot.plot_gradient_stats(history, **options)
+
+
+def test_train_plots_writes_gradient_stats_and_resumes_with_or_without_plots(capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    from scratchnn.cli import main
+
+    plots, checkpoint = tmp_path / "plots", str(tmp_path / "ckpt.npz")
+    common = ["train", "xor", "--samples", "80", "--hidden", "4", "--checkpoint", checkpoint, "--verbose", "0"]
+    assert main(common + ["--epochs", "2"]) == 0                                  # no --plots: no GradientStats
+    assert main(common + ["--epochs", "3", "--resume", "--plots", str(plots)]) == 0
+    capsys.readouterr()
+    assert {"gradient_stats.png", "history.png"} <= set(os.listdir(plots))
+    assert (plots / "gradient_stats.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    training = read_json(checkpoint, read_npz(checkpoint)["__training__"], "__training__")
+    assert training["history"][EPOCH_KEY] == [3.0]                # recorded in the epoch run with --plots
+    assert len(training["history"]["loss"]) == 3

@@ -1,7 +1,8 @@
 """The pictures that ``train --plots DIR`` and ``evaluate --plots DIR`` write.
 
-- every run: ``history.png`` (train only) and ``confusion_matrix.png``; a regressor: only
-  ``history.png`` (loss and MAE curves);
+- every run: ``history.png`` and ``gradient_stats.png`` (train only: each layer's gradient
+  norm, weight norm and update/weight ratio, `GradientStats`) and ``confusion_matrix.png``; a
+  regressor: only those two (loss and MAE curves);
 - data in the plane: ``decision_boundary.png`` and ``decision_boundary.gif``, the boundary
   forming epoch by epoch, drawn from frozen copies of the weights taken during training;
 - images: ``samples.png``, ``misclassified.png`` and ``first_layer_weights.png``.
@@ -15,6 +16,7 @@ import numpy as np
 from .. import plot
 from ..nn.activations import Softmax, softmax
 from ..training.callbacks import Callback
+from ..training.gradient_stats import is_gradient_stat
 from ..model import load
 from ..nn.conv import Conv2D
 from ..nn.core import Dense
@@ -96,9 +98,12 @@ def write_training_plots(directory, net, data, history, snapshots):
         paths.append(os.path.join(directory, name))
         return paths[-1]
 
-    logged = {name: values for name, values in history.history.items()
-              if name != "learning_rate" or len(set(values)) > 1}      # a constant rate: no panel
+    logged = {name: values for name, values in history.history.items() if not is_gradient_stat(name)
+              and (name != "learning_rate" or len(set(values)) > 1)}      # a constant rate: no panel
     plot.plot_history(logged, path=path("history.png"), title=data.name)
+    if any(is_gradient_stat(name) for name in history.history):
+        plot.plot_gradient_stats(history, path=path("gradient_stats.png"),
+                                 title=f"{data.name}: how fast each layer learns")
     if data.task == "regression":
         return paths
     predicted = probabilities(net, data.X_test).argmax(axis=1)
