@@ -15,7 +15,6 @@ import time
 from ..training.callbacks import (CosineAnnealingLR, EarlyStopping, ExponentialLR, ModelCheckpoint, ReduceLROnPlateau,
                         StepLR)
 from ..training.gradient_stats import GradientStats
-from ..training.gradient_stats import GradientStats
 from .data import check_data_options, label_column_hint, load_data
 from .models import build_network, describe_network
 from .plots import INFERENCE_BATCH, WeightSnapshots, check_plotting, write_training_plots
@@ -234,8 +233,6 @@ def _callbacks(args, epochs):
     elif args.schedule == "plateau":
         monitor = "val_loss" if args.validation_split else "loss"
         callbacks.append(ReduceLROnPlateau(monitor, factor=0.1, patience=3))
-    if args.plots is not None:          # gradient_stats.png; not checkpointed, so --plots may change on --resume
-        callbacks.append(GradientStats())
     if args.plots is not None:          # gradient_stats.png; not checkpointed, so --plots may change on --resume
         callbacks.append(GradientStats())
     if args.checkpoint is not None:
