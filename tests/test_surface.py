@@ -1,5 +1,9 @@
 """Tests for scratchnn.loss_surface, TrajectoryRecorder, plot_loss_surface and `scratchnn surface`."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -212,7 +216,7 @@ def test_plot_loss_surface_writes_a_png(tmp_path):
     fig = sn.plot.plot_loss_surface(surface, path=tmp_path / "surface.png", title="small net")
     assert_real_png(tmp_path / "surface.png")
     contours = fig.axes[0]
-    assert len(contours.lines[1].get_xdata()) == len(recorder.points)      # the trajectory is drawn
+    assert len(contours.lines[0].get_xdata()) == len(recorder.points)      # the trajectory is drawn
     random = sn.loss_surface(net, X, y, "cross_entropy", resolution=5)
     sn.plot.plot_loss_surface(random, trajectory=surface.trajectory[:, ::-1], path=tmp_path / "r.png")
     assert_real_png(tmp_path / "r.png")
@@ -242,3 +246,19 @@ def test_cli_surface(tmp_path, capsys):
     assert "--span must be a finite number > 0" in capsys.readouterr().err
     assert main(["surface", str(model), "circles", "--plots", str(plots), "--samples", "0"]) == 2
     assert "--samples must be >= 1" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_lesson_4_script_writes_its_figures(tmp_path):
+    pytest.importorskip("matplotlib")
+    root = os.path.join(os.path.dirname(__file__), "..")
+    done = subprocess.run([sys.executable, os.path.join(root, "examples", "learn_4_loss_surfaces.py"), "--quick",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": os.path.join(root, "src")})
+    assert done.returncode == 0, done.stderr
+    assert "XOR, blog's network, seed 28" in done.stdout and "Fashion-MNIST MLP" in done.stdout
+    names = ["learn_4_xor_trajectory.png", "learn_4_xor_stuck.png", "learn_4_xor_random.png",
+             "learn_4_fashion_random.png", "learn_4_fashion_trajectory.png", "loss_surface.png"]
+    for name in names:
+        assert_real_png(tmp_path / name)
+        assert (tmp_path / name).stat().st_size < 150_000

@@ -10,7 +10,7 @@ __all__ = ["plot_loss_surface"]
 LOG_DECADES = 1.0     # values spanning more than this many decades get log-spaced levels and a log10 z axis
 
 
-def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=30):
+def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=20):
     """Draw a loss surface: filled contours with the weights' position and a trajectory on the
     left, the surface in 3-D on the right. Returns the Figure; writes a PNG to `path` if given.
 
@@ -20,7 +20,8 @@ def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=30
     first point to last; None draws ``surface.trajectory`` when it has one. A loss spanning
     more than one decade gets log-spaced contour levels and a log10 vertical axis (low basins
     stay visible next to steep walls); values that are not finite (an overflowing loss) are
-    drawn as the largest finite one. The cross marks the centre weights, (0, 0).
+    drawn as the largest finite one. The cross marks the centre weights, (0, 0); ``levels`` is
+    the number of contour levels.
 
     >>> surface = sn.loss_surface(net, X, y, "mse", resolution=31)
     >>> fig = plot_loss_surface(surface, path="loss_surface.png")
@@ -51,12 +52,12 @@ def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=30
     filled = flat.contourf(grid_a, grid_b, shown, levels=contour_levels, norm=norm, cmap="viridis")
     flat.contour(grid_a, grid_b, shown, levels=contour_levels[::3], colors="white", linewidths=0.5, alpha=0.6)
     fig.colorbar(filled, ax=flat, label="loss", format="%.3g")
-    flat.plot([0], [0], marker="x", color="red", markersize=9, mew=2, linestyle="none", label="weights")
     if trajectory is not None:
         flat.plot(trajectory[:, 0], trajectory[:, 1], color="white", linewidth=1.4, marker="o", markersize=2.5,
                   label="trajectory")
         flat.plot(trajectory[:1, 0], trajectory[:1, 1], marker="o", color="orange", markersize=7,
                   linestyle="none", label="start")
+    flat.plot([0], [0], marker="x", color="red", markersize=9, mew=2, linestyle="none", label="weights")
     flat.set_xlim(alphas[0], alphas[-1])
     flat.set_ylim(betas[0], betas[-1])
     flat.set_xlabel("α (direction 1)")
@@ -66,14 +67,14 @@ def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=30
 
     solid = fig.add_subplot(1, 2, 2, projection="3d")
     heights = np.log10(shown) if use_log else shown
-    solid.plot_surface(grid_a, grid_b, heights, cmap="viridis", linewidth=0, antialiased=True,
-                       rstride=1, cstride=1, alpha=0.95)
+    # without antialiasing the facets' edges stay invisible at this size, and the PNG is half as large
+    solid.plot_surface(grid_a, grid_b, heights, cmap="viridis", linewidth=0, antialiased=False, rcount=50, ccount=50)
     for axis in (solid.xaxis, solid.yaxis, solid.zaxis):
         axis.set_major_locator(_require("matplotlib.ticker").MaxNLocator(5))
     solid.set_box_aspect(None, zoom=0.85)                   # leaves room for the z label
     solid.set_xlabel("α")
     solid.set_ylabel("β")
-    solid.set_zlabel("log10 loss" if use_log else "loss")
+    solid.set_zlabel("log10 loss" if use_log else "loss", labelpad=10)
     solid.view_init(elev=35, azim=-60)
     solid.set_title("surface")
     if title is not None:
