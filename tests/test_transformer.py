@@ -124,6 +124,22 @@ def test_positional_embedding_adds_one_row_per_step_and_only_those_learn():
     assert sn.gradcheck(net, sn.MSE(), x[:2], x[:2] * 2) < 1e-6
 
 
+def test_positional_embedding_equals_a_pytorch_embedding_of_the_positions():
+    positions = sn.PositionalEmbedding(7, 3)
+    net = sn.Sequential(positions, seed=0, dtype=np.float64)
+    table = torch.nn.Embedding(7, 3, dtype=torch.float64)
+    with torch.no_grad():
+        table.weight.copy_(torch.from_numpy(positions.weight.value))
+    rng = np.random.default_rng(11)
+    x, grad = rng.normal(size=(4, 5, 3)), rng.normal(size=(4, 5, 3))
+    x_torch = torch.tensor(x, requires_grad=True)
+    y_torch = x_torch + table(torch.arange(5))                   # y = x + weight[t]
+    y_torch.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(net.forward(x, training=True), y_torch.detach().numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(net.backward(grad), x_torch.grad.numpy(), rtol=0, atol=1e-10)
+    np.testing.assert_allclose(positions.weight.grad, table.weight.grad.numpy(), rtol=0, atol=1e-10)
+
+
 def test_saves_and_loads(tmp_path):
     net = sn.Sequential(sn.PositionalEmbedding(8, DIM), sn.TransformerBlock(DIM, HEADS, FF_DIM, causal=True),
                         sn.TransformerBlock(DIM, HEADS, FF_DIM, norm_first=False, activation="relu"),
