@@ -1,11 +1,16 @@
 """explain_step: every number of one training step, the library's own, written out."""
 
+import os
+import re
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
 import scratchnn as sn
 from scratchnn.explain import _format, explain_step
-from scratchnn.xor import X, Y, build_xor_net
+from scratchnn.xor import X, Y, build_xor_net, train_xor_seeds
 
 
 def blog_epochs(seed, epochs, learning_rate=0.1):
@@ -221,3 +226,44 @@ def test_large_arrays_are_summarized_small_ones_shown_in_full():
 
 def test_explain_step_is_public():
     assert sn.explain_step is explain_step and "explain_step" in sn.__all__ and "StepTrace" in sn.__all__
+
+
+# --- the lessons' scripts ---------------------------------------------------------------------
+
+def run_lesson(name, *args):
+    root = os.path.join(os.path.dirname(__file__), "..")
+    env = {**os.environ, "PYTHONPATH": os.path.join(root, "src"), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, os.path.join(root, "examples", name), *args],
+                          capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_lesson_1_prints_the_blogs_step_equal_to_the_blogs_loop(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = run_lesson("learn_1_blog_step.py", "--seed", "0", "--figures", str(tmp_path))
+    net, loss, optimizer = blog_setup(0)
+    assert out.startswith(str(explain_step(net, X, Y, loss, optimizer)) + "\n")
+    difference = float(re.search(r"gives the same 65 numbers: largest difference (\S+)$", out, re.M).group(1))
+    assert difference <= 1e-12
+    assert (tmp_path / "learn_1_first_step.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_lesson_2_counts_the_seeds_each_setting_solves(tmp_path):
+    pytest.importorskip("matplotlib")
+    out = run_lesson("learn_2_why_seeds_fail.py", "--seeds", "12", "--fit-seeds", "3", "--figures", str(tmp_path))
+    counts = {}
+    for title, count in re.findall(r"^(.+): solves XOR from (\d+ of \d+) seeds", out, re.M):
+        counts.setdefault(title, []).append(count)
+    runs = train_xor_seeds(range(12), blog=True)
+    solved = runs.solved
+    # all 12 seeds, then the 3 that the one-network-at-a-time settings train (seeds 7 and 9 fail)
+    assert counts["the blog's setup"] == [f"{int(solved.sum())} of 12", f"{int(solved[:3].sum())} of 3"]
+    assert runs.failed == [7, 9]
+    for title in ("Glorot init", "He init", "cross-entropy loss", "Adam optimizer", "Glorot + cross-entropy + Adam"):
+        assert len(counts[title]) == 1 and counts[title][0].endswith(" of 3")
+    assert counts["scratchnn's default (300 epochs)"] == ["12 of 12"]
+    names = ["blog", "glorot", "he", "cross_entropy", "adam", "all_three", "blog_8_hidden", "default",
+             "default_2_hidden", "loss_curves"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(f"learn_2_{name}.png" for name in names)
