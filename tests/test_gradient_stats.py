@@ -133,13 +133,13 @@ def test_keys_are_recognized_and_plot_history_still_draws(tmp_path):
     assert len(fig.axes) == 1 and [line.get_label() for line in fig.axes[0].get_lines()] == ["0.bias"]
 
 
-def test_plot_gradient_stats_uses_a_log_scale_where_values_span_more_than_a_factor_10():
+def test_plot_gradient_stats_uses_a_log_scale_unless_a_panel_has_no_positive_value():
     pytest.importorskip("matplotlib")
     history = {EPOCH_KEY: [1.0, 2.0], "grad_norm/0.weight": [1e-4, 2e-4], "grad_norm/2.weight": [0.1, 0.2],
                "weight_norm/0.weight": [3.0, 3.1], "weight_norm/2.weight": [2.0, 2.1],
                "update_ratio/0.weight": [math.nan, 0.0], "update_ratio/2.weight": [math.nan, 0.0]}
     fig = sn.plot.plot_gradient_stats(history)
-    assert [ax.get_yscale() for ax in fig.axes] == ["log", "linear", "linear"]
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "log", "linear"]
     np.testing.assert_array_equal(fig.axes[0].get_lines()[0].get_xdata(), [1.0, 2.0])
 
 

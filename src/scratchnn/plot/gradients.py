@@ -14,7 +14,7 @@ TITLES = {"grad_norm": "gradient norm ||dL/dW||", "weight_norm": "weight norm ||
 
 def plot_gradient_stats(history, stats=STATS, parameters=None, path=None, title=None):
     """Draw what `GradientStats` recorded: one panel per statistic, one line per layer,
-    against the epoch; on a log scale where the values span more than a factor 10.
+    against the epoch, on a log scale (linear for a panel without a positive value).
 
     - `history`: a `History` (or its ``.history`` dict) from a `fit` with ``GradientStats()``.
     - `stats`: which of "grad_norm", "weight_norm", "update_ratio" to draw (default all three).
@@ -53,7 +53,7 @@ def plot_gradient_stats(history, stats=STATS, parameters=None, path=None, title=
             drawn.append(values)
             ax.plot(where, values, color=colour, label=name, marker="o" if len(values) <= 30 else None,
                     markersize=3)
-        if _spans_a_decade(drawn):
+        if _has_positive(drawn):
             ax.set_yscale("log")
         ax.set_title(TITLES[stat])
         ax.set_xlabel("epoch")
@@ -66,11 +66,10 @@ def plot_gradient_stats(history, stats=STATS, parameters=None, path=None, title=
     return _finish(fig, path)
 
 
-def _spans_a_decade(series):
-    """Whether the positive finite values span more than a factor 10 (then a log scale)."""
+def _has_positive(series):
+    """Whether some value is positive and finite (else a log scale would show nothing)."""
     values = np.concatenate(series)
-    values = values[np.isfinite(values) & (values > 0)]
-    return values.size > 0 and values.max() > 10 * values.min()
+    return bool(np.any(values[np.isfinite(values)] > 0))
 
 
 def _require_colormap():
