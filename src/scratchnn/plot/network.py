@@ -211,7 +211,7 @@ class _Graph:
 
     def to_dot(self):
         lines = ["digraph network {",
-                 '  rankdir=LR; newrank=true; remincross=false; splines=line; compound=true; nodesep=0.25; ranksep=1.6; '
+                 '  rankdir=LR; newrank=true; remincross=false; splines=line; compound=true; nodesep=0.6; ranksep=1.6; '
                  'fontname="Helvetica";',
                  '  node [fontname="Helvetica", fontsize=10, shape=circle, fixedsize=true];',
                  '  edge [fontname="Helvetica", fontsize=8, arrowsize=0.5];']
