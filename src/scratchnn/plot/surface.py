@@ -62,7 +62,7 @@ def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=20
     flat.set_ylim(betas[0], betas[-1])
     flat.set_xlabel("α (direction 1)")
     flat.set_ylabel("β (direction 2)")
-    flat.legend(loc="upper right", fontsize=8, framealpha=0.6)
+    flat.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=3, fontsize=8, facecolor="0.6")  # off the map
     flat.set_title("contours" + (" (log-spaced levels)" if use_log else ""))
 
     solid = fig.add_subplot(1, 2, 2, projection="3d")
