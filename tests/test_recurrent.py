@@ -202,3 +202,19 @@ def test_a_width_mismatch_after_dense_is_refused_at_construction():
 def test_bad_arguments(arguments, error, message):
     with pytest.raises(error, match=message):
         RNN(**arguments)
+
+
+def test_two_threads_train_as_one():
+    """fit(threads=2) splits each batch over two copies of the layers; the gradient is the same
+    up to rounding, clipping included."""
+    pytest.importorskip("threadpoolctl")
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 4, size=(128, 6))
+    weights = []
+    for threads in (1, 2):
+        net = sn.Sequential(Embedding(4, 8), GRU(8, 16, bidirectional=True, return_sequences=False),
+                            sn.Dense(32, 4), seed=0, dtype=np.float64)
+        net.fit(X, X[:, 0], loss="cross_entropy", optimizer=sn.Adam(0.02, clip_norm=1.0), epochs=3,
+                batch_size=64, verbose=0, threads=threads)
+        weights.append(net.flat_parameter.value.copy())
+    np.testing.assert_allclose(weights[1], weights[0], rtol=0, atol=1e-12)
