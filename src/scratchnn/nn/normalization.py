@@ -11,6 +11,9 @@ statistics are not trained, so they are plain arrays ("buffers", registered with
 `Layer.add_buffer`), which ``state_dict()`` saves with the weights and ``load_state_dict``
 writes back in place.
 
+`LayerNorm` normalizes each sample (each step of a sequence) with its own statistics over its
+last axes instead, the same in training and at inference, so it keeps no running statistics.
+
 >>> norm = BatchNorm(3)
 >>> norm.build(np.random.default_rng(0), np.float64)
 >>> y = norm.forward(np.random.default_rng(1).normal(5.0, 2.0, size=(64, 3)), training=True)
