@@ -64,7 +64,7 @@ class GRU(_Recurrent):
             r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
             h_previous = h[:, t - 1] if t > 0 else zeros
             grad = grad_h[:, t] + carry                     # dL/dh_t = ∂L/∂y_t + what step t+1 passes back
-            grad_a_n = grad * (1 - z) * (1 - n * n)         # dL/d(pre-activation of n) = dL/dh_t (1 − z_t)(1 − n_t²)
+            grad_a_n = grad * (1 - z) * (1 - n * n)         # δ_n = dL/dh_t (1 − z_t)(1 − n_t²)
             grad_r = grad_a_n * hidden_n[:, t]              # dL/dr_t = that · (W_hn h_{t-1} + b_hn)
             grad_z = grad * (h_previous - n)                # dL/dz_t = dL/dh_t · (h_{t-1} − n_t)
             dx, dh = delta_x[:, t], delta_h[:, t]

@@ -62,7 +62,8 @@ class LSTM(_Recurrent):
             c_previous = cells[:, t - 1] if t > 0 else zeros
             tanh_c = np.tanh(cells[:, t])
             grad = grad_h[:, t] + carry_h                   # dL/dh_t = ∂L/∂y_t + δ_{t+1} W_hh
-            grad_c = carry_c + grad * o * (1 - tanh_c * tanh_c)   # dL/dc_t = dL/dc_t via c_{t+1} + dL/dh_t · o_t (1 − tanh² c_t)
+            # dL/dc_t = what c_{t+1} sends back + dL/dh_t · o_t · (1 − tanh² c_t)
+            grad_c = carry_c + grad * o * (1 - tanh_c * tanh_c)
             d = delta[:, t]
             d[:, :H] = grad_c * g * i * (1 - i)             # dL/da_i = dL/dc_t · g_t · σ'(a_i), σ' = σ(1 − σ)
             d[:, H:2 * H] = grad_c * c_previous * f * (1 - f)     # dL/da_f = dL/dc_t · c_{t-1} · σ'(a_f)
