@@ -49,6 +49,7 @@ class Graph:
     def __init__(self, path):
         self.path = path
         self.nodes, self.constants = [], {}
+        self.defined = set()            # every tensor name written so far (input, constants, outputs)
         self.input_name = self.output_name = self.dtype = self.sample = self.opset = self.classes = None
 
 
