@@ -29,3 +29,15 @@ def test_lesson_3_first_layer_learns_far_slower_with_sigmoids_and_not_with_relu(
     assert 0.1 < float(ratios["ReLU"]) < 10, done.stdout           # within 10x: not vanishing
     for name in ("learn_3_sigmoid.png", "learn_3_relu.png", "learn_3_speed.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(not (os.path.isdir(FASHION) or os.environ.get("SCRATCHNN_DATA")),
+                    reason="Fashion-MNIST is not on disk (scripts/test.sh installs it)")
+def test_the_tour_figures_script_draws_the_network_and_its_gradient_stats(tmp_path):
+    pytest.importorskip("matplotlib")
+    env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src"), "MPLBACKEND": "Agg"}
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "learn_3_tour_figures.py"),
+                           "--figures", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for name in ("network.png", "gradient_stats.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
