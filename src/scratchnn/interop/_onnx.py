@@ -8,6 +8,7 @@ GELU_OPSET = 20         # the first opset with a Gelu operator; below it, GELU i
 CLASSES_KEY = "scratchnn.classes"     # metadata entry holding the model's class names as JSON
 
 FLOAT, DOUBLE = 1, 11   # onnx.TensorProto.FLOAT, DOUBLE: the element types a model can have
+INT64 = 7               # onnx.TensorProto.INT64: token indices, the input of a network starting with Embedding
 DTYPES = {FLOAT: np.dtype(np.float32), DOUBLE: np.dtype(np.float64)}
 
 

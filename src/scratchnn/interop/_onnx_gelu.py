@@ -1,4 +1,4 @@
-"""Recognizing GELU written out as arithmetic, as exporters do below opset 20.
+"""GELU written out as arithmetic, as exporters do below opset 20: writing it, and recognizing it.
 
 Without a Gelu operator, GELU is a small graph of elementwise arithmetic on x and scalar
 constants: 0.5 · x · (1 + erf(x / √2)) for the exact one, 0.5 · x · (1 + tanh(√(2/π) ·
@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..nn import GELU
+from ._onnx import GELU_OPSET
 
 MAX_NODES = 16                                     # more than any way of writing GELU needs
 PROBES = np.linspace(-6.0, 6.0, 49)
@@ -65,3 +66,26 @@ def _which_gelu(graph, members, x, output):
         if np.allclose(result, expected, rtol=1e-5, atol=1e-6):
             return approximate
     return None
+
+
+def write_gelu(graph, index, layer, opset):
+    """Write `layer` (a GELU) on the current tensor: one Gelu operator from opset 20, else its
+    formula in Erf (exact) or Tanh (approximate) arithmetic; `index` prefixes the names."""
+    if opset >= GELU_OPSET:
+        graph.node("Gelu", f"{index}.Gelu", approximate=layer.approximate)
+        return
+    x, name = graph.current, f"{index}.GELU"
+    one, half = graph.constant(f"{name}.one", 1.0), graph.constant(f"{name}.half", 0.5)
+    if layer.approximate == "none":                                       # Φ(x) = (1 + erf(x / √2)) / 2
+        graph.node("Div", f"{name}.Div", [graph.constant(f"{name}.sqrt_2", math.sqrt(2))])
+        graph.node("Erf", f"{name}.Erf")
+    else:                                                                 # tanh(√(2/π) · (x + 0.044715 x³))
+        graph.node("Mul", f"{name}.square", [x])
+        graph.node("Mul", f"{name}.cube", [x])
+        graph.node("Mul", f"{name}.Mul", [graph.constant(f"{name}.coefficient", 0.044715)])
+        graph.node("Add", f"{name}.Add", [x])
+        graph.node("Mul", f"{name}.scaled", [graph.constant(f"{name}.sqrt_2_over_pi", math.sqrt(2 / math.pi))])
+        graph.node("Tanh", f"{name}.Tanh")
+    graph.node("Add", f"{name}.one_plus", [one])                         # 1 + erf(·) or 1 + tanh(·)
+    graph.node("Mul", f"{name}.times_x", [x])                            # x · (1 + ·)
+    graph.node("Mul", f"{name}.half_of", [half])                         # y = 0.5 · x · (1 + ·)

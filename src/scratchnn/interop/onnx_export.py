@@ -12,17 +12,22 @@ Every layer maps onto standard ONNX operators (the default domain) of one opset:
     ReLU, Tanh, Sigmoid, Softmax (axis −1), LeakyReLU, ELU, Identity: the operator of that name
     GELU             Gelu (opset >= 20), else its formula in Erf (exact) or Tanh (approximate) math
     Dropout, RandomFlip, RandomTranslation: nothing (they are the identity at inference)
+    Dense on (N, ..., in)  MatMul(x, W), Add(b)
+    Embedding, PositionalEmbedding, RNN, LSTM, GRU, LastStep, LayerNorm: see
+                     `scratchnn.interop._onnx_sequence_export`
+    MultiHeadAttention, TransformerBlock: see `scratchnn.interop._onnx_attention_export`
 
-The input keeps a symbolic batch dimension "N" (any batch size); the graph's input and output
-are named as asked ("input" and "output" by default); the arrays are the model's float32 or
-float64 values, named as in ``state_dict()`` ("0.weight", ...).
+The input keeps a symbolic batch dimension "N" (any batch size), and a network with sequence
+layers a symbolic sequence axis "T" (any length) unless a layer fixes it; a network starting
+with an Embedding takes int64 indices. The graph's input and output are named as asked
+("input" and "output" by default); the arrays are the model's float32 or float64 values,
+named as in ``state_dict()`` ("0.weight", ...) where ONNX takes them as they are.
 
 >>> export_onnx(net, "model.onnx")                      # opset 18
 >>> export_onnx(net, "model.onnx", opset=20)            # GELU as one Gelu operator
 """
 
 import json
-import math
 import numbers
 
 import numpy as np
@@ -30,14 +35,20 @@ import numpy as np
 from .._checks import describe, file_path
 from .._files import write_atomically
 from ..model import Sequential
-from ..nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
-                  LeakyReLU, MaxPool2D, RandomFlip, RandomTranslation, ReLU, Reshape, Sigmoid, Softmax,
-                  Standardize, Tanh)
-from ._onnx import CLASSES_KEY, DEFAULT_OPSET, GELU_OPSET, MIN_OPSET, element_type, newest_opset, require_onnx
+from ..nn import (ELU, GELU, GRU, LSTM, RNN, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Embedding, Flatten,
+                  GlobalAvgPool2D, Identity, LastStep, LayerNorm, LeakyReLU, MaxPool2D, MultiHeadAttention,
+                  PositionalEmbedding, RandomFlip, RandomTranslation, ReLU, Reshape, Sigmoid, Softmax, Standardize,
+                  Tanh, TransformerBlock)
+from ._onnx import CLASSES_KEY, DEFAULT_OPSET, INT64, MIN_OPSET, element_type, newest_opset, require_onnx
+from ._onnx_attention_export import write_attention, write_transformer
+from ._onnx_gelu import write_gelu
+from ._onnx_sequence_export import (write_embedding, write_last_step, write_layer_norm, write_matmul_add,
+                                    write_positional_embedding, write_recurrent)
 
 DROPPED = (Dropout, RandomFlip, RandomTranslation)          # the identity at inference: not written
 SIMPLE = {ReLU: "Relu", Tanh: "Tanh", Sigmoid: "Sigmoid", Identity: "Identity"}   # one operator, no attribute
-ELEMENTWISE = (ReLU, Tanh, Sigmoid, Identity, LeakyReLU, ELU, GELU, Softmax, BatchNorm) + DROPPED
+ELEMENTWISE = (ReLU, Tanh, Sigmoid, Identity, LeakyReLU, ELU, GELU, Softmax, BatchNorm, LayerNorm) + DROPPED
+SEQUENCE = (Embedding, PositionalEmbedding, RNN, LSTM, GRU, LastStep, MultiHeadAttention, TransformerBlock)
 
 
 def export_onnx(net, path, opset=None, input_shape=None, input_name="input", output_name="output"):
@@ -47,8 +58,11 @@ def export_onnx(net, path, opset=None, input_shape=None, input_name="input", out
       means 18 (`DEFAULT_OPSET`). From 20 on, GELU is one Gelu operator.
     - ``input_shape``: one sample's shape, e.g. (1, 28, 28); None takes the shape of the last
       input the network saw, or what its first layers fix (a Dense layer's width, a
-      Standardize layer's shape, a Conv2D's channels with symbolic height and width).
-    - The batch dimension is symbolic ("N"): the model runs on any number of rows.
+      Standardize layer's shape, a Conv2D's channels with symbolic height and width, a
+      sequence layer's features with a symbolic number of steps).
+    - The batch dimension is symbolic ("N"): the model runs on any number of rows. With a
+      sequence layer, so is the sequence axis ("T"), unless a layer fixes it (a Flatten and a
+      Dense after it, say). A network starting with an Embedding takes int64 indices (N, T).
     - The class names (``net.classes``) are kept in the model's metadata ("scratchnn.classes").
 
     The model passes ``onnx.checker.check_model(full_check=True)`` before it is written
@@ -65,12 +79,12 @@ def export_onnx(net, path, opset=None, input_shape=None, input_name="input", out
     if input_name == output_name:
         raise ValueError(f"input_name and output_name must differ, got {input_name!r} for both")
     for index, layer in enumerate(net.layers):
-        if type(layer) not in DROPPED + tuple(_WRITERS):           # subclasses may compute something else
+        if type(layer) not in DROPPED + tuple(WRITERS):           # subclasses may compute something else
             raise ValueError(f"export_onnx cannot write layer {index} {layer!r}: no ONNX form for a "
                              f"{type(layer).__name__} layer (see docs/interop.md for the layers it writes)")
     onnx = require_onnx("export_onnx")
     opset = _check_opset(onnx, opset)
-    sample = _sample_shape(net, input_shape)
+    sample = _dynamic_steps(net, _sample_shape(net, input_shape))
     model = build_model(onnx, net, opset, sample, input_name, output_name)
     onnx.checker.check_model(model, full_check=True)
     data = model.SerializeToString()
@@ -100,6 +114,12 @@ def _sample_shape(net, input_shape):
         except ValueError:                                  # the last input no longer fits: look at the layers
             pass
     for layer in net.layers:
+        if isinstance(layer, Embedding):
+            return ("T",)
+        if isinstance(layer, (RNN, LSTM, GRU)):
+            return ("T", layer.input_size)
+        if isinstance(layer, (PositionalEmbedding, MultiHeadAttention, TransformerBlock)):
+            return ("T", layer.dim)
         if isinstance(layer, Dense):
             return (layer.in_features,)
         if isinstance(layer, Standardize):
@@ -116,17 +136,46 @@ def _sample_shape(net, input_shape):
                      "sample's shape such as (1, 28, 28)")
 
 
+def _dynamic_steps(net, sample):
+    """`sample` with its first axis symbolic ("T") when the network has a sequence layer and
+    runs on sequences of any length."""
+    if not any(isinstance(layer, SEQUENCE) for layer in net.layers) or not sample or sample[0] == "T":
+        return sample
+    dynamic = ("T", *sample[1:])
+    try:
+        _probe_shapes(net, dynamic)
+    except ValueError:                           # a layer fixes the number of steps
+        return sample
+    return dynamic
+
+
+def _probe_sizes(net):
+    """Two stand-in sizes for the symbolic dims (a PositionalEmbedding bounds them)."""
+    longest = min([layer.max_len for layer in net.layers if isinstance(layer, PositionalEmbedding)] or [96])
+    return (64, 96) if longest >= 96 else (max(longest - 1, 1), longest)
+
+
+def _probe_shapes(net, sample, size=None):
+    """Every layer's output shape for `sample` with a stand-in size for each symbolic dim."""
+    size = size or _probe_sizes(net)[0]
+    return net.output_shapes([n if isinstance(n, int) else size for n in sample])
+
+
 def build_model(onnx, net, opset, sample, input_name="input", output_name="output"):
     """The `onnx.ModelProto` of `net` for one sample's shape `sample` (ints or dim names)."""
     helper = onnx.helper
-    graph = _GraphBuilder(onnx, net.dtype, input_name)
+    graph = GraphBuilder(onnx, net.dtype, input_name)
+    output_sample = _output_sample(net, sample)                         # ValueError if the sizes do not fit
+    ranks = [len(sample) + 1] + [len(shape) for shape in _probe_shapes(net, sample)]
     for index, layer in enumerate(net.layers):
         if type(layer) not in DROPPED:
-            _WRITERS[type(layer)](graph, index, layer, opset)
+            graph.rank = ranks[index]
+            WRITERS[type(layer)](graph, index, layer, opset)
     graph.finish(output_name)
     elem = element_type(net.dtype)
-    inputs = [helper.make_tensor_value_info(input_name, elem, ["N", *sample])]
-    outputs = [helper.make_tensor_value_info(output_name, elem, ["N", *_output_sample(net, sample)])]
+    first = INT64 if getattr(net.layers[0], "takes_indices", False) else elem
+    inputs = [helper.make_tensor_value_info(input_name, first, ["N", *sample])]
+    outputs = [helper.make_tensor_value_info(output_name, elem, ["N", *output_sample])]
     proto = helper.make_graph(graph.nodes, "scratchnn.Sequential", inputs, outputs, initializer=graph.initializers)
     opsets = [helper.make_opsetid("", opset)]
     model = helper.make_model(proto, opset_imports=opsets, producer_name="scratchnn",
@@ -143,22 +192,21 @@ def _output_sample(net, sample):
     if all(isinstance(n, int) for n in sample):
         return net.output_shapes(sample)[-1][1:]
     try:
-        first, second = (net.output_shapes([n if isinstance(n, int) else size for n in sample])[-1][1:]
-                         for size in (64, 96))
+        first, second = (_probe_shapes(net, sample, size)[-1][1:] for size in _probe_sizes(net))
     except ValueError:                           # a layer fixes the size (a Dense after Flatten, say)
         raise ValueError("export_onnx cannot tell the size of the network's input: give input_shape, one "
                          "sample's shape such as (1, 28, 28)") from None
     return [a if a == b else f"output_{axis + 1}" for axis, (a, b) in enumerate(zip(first, second))]
 
 
-class _GraphBuilder:
+class GraphBuilder:
     """Nodes and initializers written one after the other; ``current`` is the tensor that
-    flows from layer to layer."""
+    flows from layer to layer, ``rank`` its rank (batch axis included)."""
 
     def __init__(self, onnx, dtype, input_name):
         self.onnx, self.dtype = onnx, np.dtype(dtype)
         self.nodes, self.initializers = [], []
-        self.current = input_name
+        self.current, self.rank = input_name, None
 
     def constant(self, name, value, dtype=None):
         """An initializer named `name` holding `value` (in the model's dtype unless told)."""
@@ -174,6 +222,11 @@ class _GraphBuilder:
         self.current = name
         return name
 
+    def add(self, op, inputs, outputs, **attributes):
+        """Add `op` with these inputs and (several) outputs, named after its last output; the
+        current tensor does not change."""
+        self.nodes.append(self.onnx.helper.make_node(op, inputs, outputs, name=outputs[-1], **attributes))
+
     def finish(self, output_name):
         """Name the last tensor `output_name` (an Identity node when no layer wrote any)."""
         if not self.nodes:
@@ -184,6 +237,9 @@ class _GraphBuilder:
 
 
 def _dense(graph, index, layer, opset):
+    if graph.rank > 2:                                                    # Gemm takes rows only
+        write_matmul_add(graph, index, layer.weight.value, layer.bias.value)
+        return
     weight = graph.constant(f"{index}.weight", layer.weight.value)        # (in, out): y = x W + b
     bias = graph.constant(f"{index}.bias", layer.bias.value)
     graph.node("Gemm", f"{index}.Gemm", [weight, bias])
@@ -249,28 +305,10 @@ def _softmax(graph, index, layer, opset):
     graph.node("Softmax", f"{index}.Softmax", axis=-1)
 
 
-def _gelu(graph, index, layer, opset):
-    if opset >= GELU_OPSET:
-        graph.node("Gelu", f"{index}.Gelu", approximate=layer.approximate)
-        return
-    x, name = graph.current, f"{index}.GELU"
-    one, half = graph.constant(f"{name}.one", 1.0), graph.constant(f"{name}.half", 0.5)
-    if layer.approximate == "none":                                       # Φ(x) = (1 + erf(x / √2)) / 2
-        graph.node("Div", f"{name}.Div", [graph.constant(f"{name}.sqrt_2", math.sqrt(2))])
-        graph.node("Erf", f"{name}.Erf")
-    else:                                                                 # tanh(√(2/π) · (x + 0.044715 x³))
-        graph.node("Mul", f"{name}.square", [x])
-        graph.node("Mul", f"{name}.cube", [x])
-        graph.node("Mul", f"{name}.Mul", [graph.constant(f"{name}.coefficient", 0.044715)])
-        graph.node("Add", f"{name}.Add", [x])
-        graph.node("Mul", f"{name}.scaled", [graph.constant(f"{name}.sqrt_2_over_pi", math.sqrt(2 / math.pi))])
-        graph.node("Tanh", f"{name}.Tanh")
-    graph.node("Add", f"{name}.one_plus", [one])                         # 1 + erf(·) or 1 + tanh(·)
-    graph.node("Mul", f"{name}.times_x", [x])                            # x · (1 + ·)
-    graph.node("Mul", f"{name}.half_of", [half])                         # y = 0.5 · x · (1 + ·)
-
-
-_WRITERS = {Dense: _dense, Conv2D: _conv, MaxPool2D: _pool, AvgPool2D: _pool, GlobalAvgPool2D: _global_pool,
+WRITERS = {Dense: _dense, Conv2D: _conv, MaxPool2D: _pool, AvgPool2D: _pool, GlobalAvgPool2D: _global_pool,
             BatchNorm: _batch_norm, Flatten: _flatten, Reshape: _reshape, Standardize: _standardize,
             ReLU: _simple, Tanh: _simple, Sigmoid: _simple, Identity: _simple, LeakyReLU: _leaky_relu,
-            ELU: _elu, Softmax: _softmax, GELU: _gelu}
+            ELU: _elu, Softmax: _softmax, GELU: write_gelu, Embedding: write_embedding,
+            PositionalEmbedding: write_positional_embedding, RNN: write_recurrent, LSTM: write_recurrent,
+            GRU: write_recurrent, LastStep: write_last_step, LayerNorm: write_layer_norm,
+            MultiHeadAttention: write_attention, TransformerBlock: write_transformer}
