@@ -407,10 +407,14 @@ def test_importing_the_module_does_not_need_matplotlib():
 
 
 def test_the_package_re_exports_every_plot_from_its_module():
-    from scratchnn.plot import boundary, history, images
+    import importlib
+    import pkgutil
 
-    public = {name for module in (history, boundary, images) for name in module.__all__}
+    modules = [importlib.import_module(f"scratchnn.plot.{info.name}") for info in pkgutil.iter_modules(plot.__path__)
+               if not info.name.startswith("_")]                 # every public module of the package
+    assert {"history", "boundary", "images"} <= {module.__name__.rsplit(".", 1)[1] for module in modules}
+    public = {name for module in modules for name in module.__all__}
     assert set(plot.__all__) == public and len(plot.__all__) == len(public)
-    for module in (history, boundary, images):
+    for module in modules:
         for name in module.__all__:
             assert getattr(plot, name) is getattr(module, name)
