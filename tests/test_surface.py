@@ -191,6 +191,8 @@ def test_bad_network_and_data():
     X, y = classification_data()
     with pytest.raises(TypeError, match="net must be a built scratchnn Sequential"):
         sn.loss_surface(sn.Dense(3, 2), X, y, "cross_entropy")
+    with pytest.raises(TypeError, match="net must be a built scratchnn Sequential"):
+        random_directions([sn.Dense(3, 2)])
     with pytest.raises(ValueError, match="net has no parameters"):
         sn.loss_surface(sn.Sequential(sn.Tanh()), X, y, "mse")
     with pytest.raises(ValueError, match=r"X of shape \(N, 4\) does not fit the network"):

@@ -179,6 +179,8 @@ def random_directions(net, seed=0):
     moves only the weights. Draws from ``seed`` (the library's seed rule: an int, a Generator,
     a RandomState, None), first d1 then d2, parameter by parameter in layer order.
     """
+    if not isinstance(net, Sequential):
+        raise TypeError(f"net must be a built scratchnn Sequential, got {describe(net)}")
     rng = rng_from_seed(seed)
     parameters = net.parameters()
     directions = np.zeros((2, sum(p.value.size for p in parameters)))
