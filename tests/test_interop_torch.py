@@ -343,12 +343,11 @@ def test_transformer_layers_predict_and_train_as_in_torch(norm_first, activation
         np.testing.assert_allclose(value, stepped[name], rtol=0, atol=1e-10, err_msg=name)
 
 
-def test_an_encoder_layer_s_dropout_is_dropped_and_a_causal_block_refused():
+def test_an_encoder_layer_s_dropout_is_dropped_and_a_causal_block_carries_its_mask():
     model = torch_transformer(True, "gelu", dropout=0.1).eval()
     x = np.random.default_rng(7).normal(size=(2, 4, 5))
     np.testing.assert_allclose(sn.from_torch(model, input_shape=(4, 5)).predict(x), run(model, x), atol=1e-10)
     causal = sn.Sequential(TransformerBlock(8, 2, 16, causal=True), seed=0, dtype=np.float64)
-    with pytest.raises(ValueError, match=r"layer 0 \(TransformerBlock\) is causal"):
-        sn.to_torch(causal)
+    assert type(sn.to_torch(causal)[0]) is torch_modules.TorchCausalEncoderLayer   # tests/test_interop_torch_sequences.py
     with pytest.raises(ValueError, match="bias=False is not supported"):
         sn.from_torch(nn.LayerNorm(4, bias=False))

@@ -7,13 +7,15 @@ entry. Two layouts differ: Dense keeps W as (in, out), the blog's ``x @ W``, and
 ``torch.nn.Linear`` as (out, in), so the weight is transposed both ways; Conv2D's
 (out, in, kh, kw) is torch's already. Everything else is copied as it is.
 
-Three of our layers have no single torch module:
+Some of our layers have no single torch module:
 - GlobalAvgPool2D (N, C, H, W) -> (N, C) is ``AdaptiveAvgPool2d(1)`` then ``Flatten()``
   (torch's pooling keeps (N, C, 1, 1)); `from_torch` reads the pair back as one layer.
 - Reshape, which reshapes every axis but the batch's, is ``Flatten()`` then
   ``Unflatten(1, shape)`` (``Unflatten`` alone reshapes axis 1 only); read back as one layer.
 - Standardize is `scratchnn.interop.torch_modules.TorchStandardize`, a three-line module
   with the fixed buffers ``mean`` and ``scale``: y = (x − mean) / scale.
+- The sequence layers' torch modules are called differently (a tuple out of nn.LSTM, a mask
+  at call time): see `scratchnn.interop.torch_sequences`, which holds their entries.
 RandomFlip and RandomTranslation, the identity at inference, become ``torch.nn.Identity``:
 the augmentation of training does not carry over (torch.nn has no such layers).
 
@@ -26,20 +28,20 @@ This module reads torch modules (`from_torch`); `scratchnn.interop.torch_out` wr
 
 import numpy as np
 
-from .._checks import describe
+from .._checks import boolean, describe
 from ..model import Sequential
 from ..nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatten, GlobalAvgPool2D, Identity,
                   LeakyReLU, MaxPool2D, ReLU, Reshape, Sigmoid, Softmax, Standardize, Tanh)
 from ..nn.normalization import LayerNorm
 from ..nn.spatial import pair
-from ..nn.transformer import TransformerBlock
-from .torch_modules import import_torch, standardize_module_class
+from .torch_modules import bias_of, import_torch, module_classes, refuse
+from .torch_sequences import FROM_TORCH_SEQUENCES, SEQUENCE_LAYERS, first_shape, sequence_shape
 from .torch_out import TO_TORCH, to_torch
 
 __all__ = ["FROM_TORCH", "TO_TORCH", "from_torch", "to_torch"]
 
 
-def from_torch(module, input_shape=None, seed=None):
+def from_torch(module, input_shape=None, seed=None, causal=False):
     """A built `Sequential` computing what torch `module` computes in eval mode, with its
     weights, buffers and dtype (float32 or float64).
 
@@ -48,7 +50,10 @@ def from_torch(module, input_shape=None, seed=None):
     needed only where a conversion depends on the image size (``AdaptiveAvgPool2d`` with an
     output larger than 1, which becomes an AvgPool2D of the size that divides the image);
     when given, it is checked against the network and kept as ``net.input_shape``.
-    ``seed`` seeds the network's generator (dropout masks in later training).
+    ``seed`` seeds the network's generator (dropout masks in later training). ``causal``:
+    whether bare ``nn.MultiheadAttention`` and ``nn.TransformerEncoderLayer`` modules, which
+    torch hands their mask at call time, become causal (the wrappers of
+    `scratchnn.interop.torch_modules` carry their own); True with no such module is an error.
 
     Raises TypeError for something that is not a torch module; ValueError naming the module
     for a module type or argument with no equivalent here (see ``FROM_TORCH``), for
@@ -57,18 +62,21 @@ def from_torch(module, input_shape=None, seed=None):
     """
     torch = import_torch()
     modules = _module_list(torch, module)
+    causal = boolean("causal", causal)
     if input_shape is not None and (not isinstance(input_shape, (tuple, list)) or not input_shape or not all(
             isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n > 0 for n in input_shape)):
         raise ValueError(f"input_shape must be one sample's shape, a tuple of positive ints such as "
                          f"(1, 28, 28), got {describe(input_shape)}")
     dtype = _common_dtype(torch, modules)
-    walk = _Walk(modules, _first_shape(modules[0]) if input_shape is None else tuple(int(n) for n in input_shape))
+    walk = _Walk(modules, _first_shape(modules[0]) if input_shape is None else tuple(int(n) for n in input_shape),
+                 causal)
+    wrappers = module_classes()
+    rows_guessed = input_shape is None and type(modules[0]).__name__ == "Linear"
     layers, states = [], []
     while not walk.done():
         module = walk.take()
         convert = FROM_TORCH.get(type(module).__name__)
-        expected = (standardize_module_class() if type(module).__name__ == "TorchStandardize"
-                    else getattr(torch.nn, type(module).__name__, None))
+        expected = wrappers.get(type(module).__name__) or getattr(torch.nn, type(module).__name__, None)
         if convert is None or type(module) is not expected:
             raise ValueError(f"module {walk.index} ({type(module).__name__}) has no scratchnn equivalent; "
                              f"supported: {', '.join(sorted(FROM_TORCH))}")
@@ -77,9 +85,12 @@ def from_torch(module, input_shape=None, seed=None):
         except (TypeError, ValueError) as error:
             raise ValueError(f"module {walk.index} ({type(module).__name__}) cannot be converted: {error}") from None
         for layer, state in converted:
-            walk.shape = _next_shape(layer, walk.shape, walk.index)
+            walk.shape = _next_shape(layer, walk.shape, walk.index, rows_guessed)
             layers.append(layer)
             states.append(state)
+    if causal and not walk.causal_used:
+        raise ValueError("causal=True, but no bare nn.MultiheadAttention or nn.TransformerEncoderLayer takes a mask "
+                         "at call time: leave causal=False")
     net = Sequential(*layers, dtype=dtype, seed=seed)
     net.load_state_dict({f"{index}.{name}": tensor.detach().cpu().numpy()
                          for index, state in enumerate(states) for name, tensor in state.items()})
@@ -96,15 +107,22 @@ def _first_shape(module):
         return (module.in_features,)
     if type(module).__name__ == "Conv2d":
         return (module.in_channels, None, None)
-    return None
+    return first_shape(module)                    # sequences: (None, features)
 
 
 class _Walk:
     """Where `from_torch` stands: the modules, the index of the last one taken, and one
-    sample's shape before the next layer (None: unknown; None entries: unknown sizes)."""
+    sample's shape before the next layer (None: unknown; None entries: unknown sizes), and
+    whether bare attention modules are causal (``causal``) and one has asked (``causal_used``)."""
 
-    def __init__(self, modules, shape):
+    def __init__(self, modules, shape, causal=False):
         self.modules, self.index, self.shape = modules, -1, shape
+        self.causal, self.causal_used = causal, False
+
+    def call_time_causal(self):
+        """from_torch's ``causal``, for a module that torch hands its mask when called."""
+        self.causal_used = True
+        return self.causal
 
     def done(self):
         return self.index + 1 >= len(self.modules)
@@ -157,39 +175,26 @@ def _common_dtype(torch, modules):
     return np.dtype(names[dtypes.pop()])
 
 
-def _refuse(module, **allowed):
-    """ValueError naming the first argument of `module` that differs from what we can map."""
-    for name, value in allowed.items():
-        got = getattr(module, name)
-        if got != value and not (isinstance(got, tuple) and set(got) == {value}):
-            raise ValueError(f"{name}={got!r} is not supported (only {name}={value!r})")
-
-
-def _bias(module, size):
-    torch = import_torch()
-    return module.bias if module.bias is not None else torch.zeros(size, dtype=module.weight.dtype)
-
-
 def _from_linear(module, walk):
     return [(Dense(module.in_features, module.out_features),
-             {"weight": module.weight.T, "bias": _bias(module, module.out_features)})]    # W is (in, out) here
+             {"weight": module.weight.T, "bias": bias_of(module, module.out_features)})]    # W is (in, out) here
 
 
 def _from_conv2d(module, walk):
-    _refuse(module, dilation=1, groups=1, padding_mode="zeros")
+    refuse(module, dilation=1, groups=1, padding_mode="zeros")
     padding = module.padding if isinstance(module.padding, str) else pair("padding", module.padding, minimum=0)
     layer = Conv2D(module.in_channels, module.out_channels, pair("kernel_size", module.kernel_size),
                    pair("stride", module.stride), padding)
-    return [(layer, {"weight": module.weight, "bias": _bias(module, module.out_channels)})]
+    return [(layer, {"weight": module.weight, "bias": bias_of(module, module.out_channels)})]
 
 
 def _from_max_pool(module, walk):
-    _refuse(module, padding=0, dilation=1, ceil_mode=False, return_indices=False)
+    refuse(module, padding=0, dilation=1, ceil_mode=False, return_indices=False)
     return [(MaxPool2D(pair("kernel_size", module.kernel_size), _pool_stride(module)), {})]
 
 
 def _from_avg_pool(module, walk):
-    _refuse(module, padding=0, ceil_mode=False, divisor_override=None)
+    refuse(module, padding=0, ceil_mode=False, divisor_override=None)
     return [(AvgPool2D(pair("kernel_size", module.kernel_size), _pool_stride(module)), {})]
 
 
@@ -220,7 +225,7 @@ def _from_adaptive_avg_pool(module, walk):
 
 
 def _from_batch_norm(module, walk):
-    _refuse(module, affine=True, track_running_stats=True)
+    refuse(module, affine=True, track_running_stats=True)
     if module.momentum is None:
         raise ValueError("momentum=None (a cumulative average) is not supported: give a number")
     layer = BatchNorm(module.num_features, momentum=module.momentum, epsilon=module.eps)
@@ -235,31 +240,9 @@ def _from_layer_norm(module, walk):
     return [(layer, {"weight": module.weight, "bias": module.bias} if module.elementwise_affine else {})]
 
 
-def _from_encoder_layer(module, walk):
-    """nn.TransformerEncoderLayer (batch_first, relu or gelu) as a TransformerBlock; its
-    dropout, inactive in eval mode, is dropped (TransformerBlock has none)."""
-    attention = module.self_attn
-    _refuse(attention, batch_first=True, _qkv_same_embed_dim=True, add_zero_attn=False, bias_k=None)
-    if module.activation_relu_or_gelu not in (1, 2) or attention.in_proj_bias is None:
-        raise ValueError("only activation 'relu' or 'gelu' and biases everywhere are supported")
-    for norm in (module.norm1, module.norm2):
-        _refuse(norm, eps=1e-5, elementwise_affine=True)
-    dim = attention.embed_dim
-    layer = TransformerBlock(dim, attention.num_heads, module.linear1.out_features, norm_first=module.norm_first,
-                             activation="relu" if module.activation_relu_or_gelu == 1 else "gelu")
-    state = {"self_attn.in_proj_weight": attention.in_proj_weight, "self_attn.in_proj_bias": attention.in_proj_bias,
-             "self_attn.out_proj_weight": attention.out_proj.weight, "self_attn.out_proj_bias": attention.out_proj.bias}
-    for name in ("linear1", "linear2"):                                  # our Dense keeps W as (in, out)
-        linear = getattr(module, name)
-        state.update({f"{name}.weight": linear.weight.T, f"{name}.bias": _bias(linear, linear.out_features)})
-    for name in ("norm1", "norm2"):
-        state.update({f"{name}.weight": getattr(module, name).weight, f"{name}.bias": getattr(module, name).bias})
-    return [(layer, state)]
-
-
 def _from_flatten(module, walk):
     """Flatten(1, -1); with an Unflatten(1, shape) after it, the two are one Reshape."""
-    _refuse(module, start_dim=1, end_dim=-1)
+    refuse(module, start_dim=1, end_dim=-1)
     following = walk.following()
     if type(following).__name__ == "Unflatten" and following.dim == 1:
         walk.take()
@@ -268,7 +251,7 @@ def _from_flatten(module, walk):
 
 
 def _from_unflatten(module, walk):
-    _refuse(module, dim=1)
+    refuse(module, dim=1)
     if walk.shape is not None and len(walk.shape) != 1:
         raise ValueError(f"Unflatten(1, ...) of input with sample shape {walk.shape} reshapes axis 1 only: "
                          f"put a Flatten() before it")
@@ -304,7 +287,6 @@ FROM_TORCH = {
     "Unflatten": _from_unflatten,
     "TorchStandardize": _from_standardize,
     "LayerNorm": _from_layer_norm,
-    "TransformerEncoderLayer": _from_encoder_layer,
     "Dropout": _plain(lambda module: Dropout(module.p)),
     "Identity": _plain(lambda module: Identity()),
     "Sigmoid": _plain(lambda module: Sigmoid()),
@@ -314,19 +296,22 @@ FROM_TORCH = {
     "ELU": _plain(lambda module: ELU(module.alpha)),
     "GELU": _plain(lambda module: GELU(module.approximate)),
     "Softmax": _from_softmax,
+    **FROM_TORCH_SEQUENCES,         # Embedding, RNN, LSTM, GRU, attention, TransformerEncoderLayer, ...
 }
 
 
-def _next_shape(layer, shape, index):
+def _next_shape(layer, shape, index, rows_guessed=False):
     """One sample's shape after `layer` (None or None entries where unknown); ValueError if
     the layer cannot take it."""
-    if shape is not None and None not in shape:
-        try:
+    try:
+        if shape is not None and None not in shape:
             return tuple(layer.output_shape((1, *shape))[1:])
-        except ValueError as error:
-            before = f"input_shape {shape}" if index == 0 else "what comes before it"
-            hint = " (a first Linear reads rows: pass input_shape for sequences)" if index else ""
-            raise ValueError(f"module {index} does not fit {before}: {error}{hint}") from None
+        if isinstance(layer, SEQUENCE_LAYERS) or (isinstance(layer, Dense) and shape and len(shape) == 2):
+            return sequence_shape(layer, shape)                    # (T, features), T unknown
+    except ValueError as error:
+        before = f"input_shape {shape}" if index == 0 and None not in (shape or (None,)) else "what comes before it"
+        hint = " (a first Linear reads rows: pass input_shape for sequences)" if index and rows_guessed else ""
+        raise ValueError(f"module {index} does not fit {before}: {error}{hint}") from None
     if isinstance(layer, Dense):
         return None                                # (N, ..., in): the rank is unknown
     if isinstance(layer, Conv2D):

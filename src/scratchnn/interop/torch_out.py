@@ -10,8 +10,8 @@ from ..nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Dropout, Flatt
                   Tanh)
 from ..nn.normalization import LayerNorm
 from ..nn.spatial import pair
-from ..nn.transformer import TransformerBlock
-from .torch_modules import import_torch, standardize_module_class
+from .torch_modules import import_torch, standardize_module_class, to_tensor
+from .torch_sequences import SEQUENCE_LAYERS, TO_TORCH_SEQUENCES, sequence_rank
 
 
 def to_torch(net, input_shape=None):
@@ -53,8 +53,8 @@ def _input_rank(layers, index, shapes, input_shape):
             return 4
         if isinstance(layer, (Reshape, Standardize)):
             return len(layer.shape) + 1
-        if isinstance(layer, TransformerBlock):
-            return 3
+        if isinstance(layer, SEQUENCE_LAYERS):
+            return sequence_rank(layer)
     for layer in layers[index + 1:]:
         if isinstance(layer, Dense):
             return 2
@@ -63,14 +63,10 @@ def _input_rank(layers, index, shapes, input_shape):
     return None
 
 
-def _tensor(torch, array, dtype):
-    return torch.tensor(np.asarray(array), dtype=dtype)
-
-
 def _to_linear(torch, layer, dtype, rank, index):
     module = torch.nn.Linear(layer.in_features, layer.out_features, dtype=dtype)
-    module.weight.copy_(_tensor(torch, layer.weight.value.T, dtype))        # torch keeps W as (out, in)
-    module.bias.copy_(_tensor(torch, layer.bias.value, dtype))
+    module.weight.copy_(to_tensor(torch, layer.weight.value.T, dtype))        # torch keeps W as (out, in)
+    module.bias.copy_(to_tensor(torch, layer.bias.value, dtype))
     return [module]
 
 
@@ -79,8 +75,8 @@ def _to_conv2d(torch, layer, dtype, rank, index):
     padding = padding if isinstance(padding, str) else pair("padding", padding, minimum=0)
     module = torch.nn.Conv2d(layer.in_channels, layer.out_channels, layer.kernel_size, layer.stride, padding,
                              dtype=dtype)
-    module.weight.copy_(_tensor(torch, layer.weight.value, dtype))
-    module.bias.copy_(_tensor(torch, layer.bias.value, dtype))
+    module.weight.copy_(to_tensor(torch, layer.weight.value, dtype))
+    module.bias.copy_(to_tensor(torch, layer.bias.value, dtype))
     return [module]
 
 
@@ -92,7 +88,7 @@ def _to_batch_norm(torch, layer, dtype, rank, index):
     module = kind(layer.num_features, eps=layer.epsilon, momentum=layer.momentum, dtype=dtype)
     for name, array in [("weight", layer.weight.value), ("bias", layer.bias.value),
                         ("running_mean", layer.running_mean), ("running_var", layer.running_var)]:
-        getattr(module, name).copy_(_tensor(torch, array, dtype))
+        getattr(module, name).copy_(to_tensor(torch, array, dtype))
     return [module]
 
 
@@ -100,29 +96,13 @@ def _to_layer_norm(torch, layer, dtype, rank, index):
     module = torch.nn.LayerNorm(layer.normalized_shape, eps=layer.eps, elementwise_affine=layer.elementwise_affine,
                                 dtype=dtype)
     if layer.elementwise_affine:
-        module.weight.copy_(_tensor(torch, layer.weight.value, dtype))
-        module.bias.copy_(_tensor(torch, layer.bias.value, dtype))
-    return [module]
-
-
-def _to_encoder_layer(torch, layer, dtype, rank, index):
-    """A TransformerBlock as nn.TransformerEncoderLayer, which a torch Sequential calls without
-    a mask: a causal block has none."""
-    if layer.causal:
-        raise ValueError(f"layer {index} ({type(layer).__name__}) is causal, and nn.TransformerEncoderLayer in a "
-                         f"Sequential gets no mask: convert a non-causal block, or call it with is_causal=True")
-    module = torch.nn.TransformerEncoderLayer(layer.dim, layer.heads, layer.ff_dim, dropout=0.0,
-                                              activation=layer.activation_name, batch_first=True,
-                                              norm_first=layer.norm_first, dtype=dtype)
-    targets = {name: tensor for name, tensor in module.named_parameters()}
-    for name, parameter in layer.named_parameters().items():
-        value = parameter.value.T if name.startswith("linear") and name.endswith("weight") else parameter.value
-        targets[name.replace("out_proj_", "out_proj.")].copy_(_tensor(torch, value, dtype))   # Linear: (out, in)
+        module.weight.copy_(to_tensor(torch, layer.weight.value, dtype))
+        module.bias.copy_(to_tensor(torch, layer.bias.value, dtype))
     return [module]
 
 
 def _to_standardize(torch, layer, dtype, rank, index):
-    return [standardize_module_class()(_tensor(torch, layer.mean, dtype), _tensor(torch, layer.scale, dtype))]
+    return [standardize_module_class()(to_tensor(torch, layer.mean, dtype), to_tensor(torch, layer.scale, dtype))]
 
 
 def _torch_plain(make):
@@ -141,7 +121,6 @@ TO_TORCH = {
     Reshape: _torch_plain(lambda nn, layer: [nn.Flatten(), nn.Unflatten(1, layer.shape)]),
     Standardize: _to_standardize,
     LayerNorm: _to_layer_norm,
-    TransformerBlock: _to_encoder_layer,
     Dropout: _torch_plain(lambda nn, layer: [nn.Dropout(layer.rate)]),
     RandomFlip: _torch_plain(lambda nn, layer: [nn.Identity()]),           # the identity at inference
     RandomTranslation: _torch_plain(lambda nn, layer: [nn.Identity()]),
@@ -153,4 +132,5 @@ TO_TORCH = {
     ELU: _torch_plain(lambda nn, layer: [nn.ELU(layer.alpha)]),
     GELU: _torch_plain(lambda nn, layer: [nn.GELU(approximate=layer.approximate)]),
     Softmax: _torch_plain(lambda nn, layer: [nn.Softmax(dim=-1)]),
+    **TO_TORCH_SEQUENCES,           # Embedding, RNN, LSTM, GRU, LastStep, attention, TransformerBlock, ...
 }
