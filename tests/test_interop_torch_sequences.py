@@ -204,6 +204,13 @@ def test_bias_free_recurrent_modules_get_zero_biases():
     np.testing.assert_allclose(sn.from_torch(rnn).predict(x), run(torch_modules.TorchRecurrent(rnn), x), atol=1e-12)
 
 
+def test_dropout_between_recurrent_layers_inactive_in_eval_mode_is_dropped():
+    torch.manual_seed(7)
+    model = torch_modules.TorchRecurrent(nn.LSTM(3, 4, num_layers=2, dropout=0.5, batch_first=True)).double().eval()
+    x = np.random.default_rng(10).normal(size=(2, 5, 3))
+    np.testing.assert_allclose(sn.from_torch(model).predict(x), run(model, x), rtol=0, atol=1e-12)
+
+
 @pytest.mark.parametrize("causal", [False, True])
 def test_a_bare_attention_module_or_encoder_layer_is_causal_when_told(causal):
     torch.manual_seed(6)

@@ -19,6 +19,9 @@ def to_torch(net, input_shape=None):
     weights, buffers (BatchNorm's running statistics) and dtype, in eval mode (call
     ``.train()`` to train it). BatchNorm becomes BatchNorm1d or BatchNorm2d by the rank of
     its input, read from the layers around it or from ``input_shape`` (one sample's shape).
+    Recurrent layers, LastStep, MultiHeadAttention, PositionalEmbedding and a causal
+    TransformerBlock become the stand-in modules of `scratchnn.interop.torch_modules`
+    (``TorchRecurrent(nn.LSTM(...))``, ...), which a ``torch.nn.Sequential`` can call.
 
     Raises TypeError for something that is not a `Sequential`; ValueError naming the layer
     for a layer type with no torch equivalent (see ``TO_TORCH``), or for a BatchNorm whose
