@@ -20,8 +20,9 @@ MAX_FILE_BYTES = 2**31 - 1          # protobuf's own limit for one message
 MAX_ELEMENTS = 2**31                 # values in one tensor, or in one sample of the input
 TENSOR_TYPES = {1: np.float32, 11: np.float64, 7: np.int64, 6: np.int32, 9: np.bool_}   # FLOAT, DOUBLE, INT64, INT32, BOOL
 TYPED_FIELDS = {1: "float_data", 11: "double_data", 7: "int64_data", 6: "int32_data", 9: "int32_data"}
-ATTRIBUTE_FIELDS = {1: "f", 2: "i", 3: "s", 6: "floats", 7: "ints"}      # FLOAT, INT, STRING, FLOATS, INTS
+ATTRIBUTE_FIELDS = {1: "f", 2: "i", 3: "s", 6: "floats", 7: "ints", 8: "strings"}   # FLOAT, INT, STRING, FLOATS, INTS, STRINGS
 DEFAULT_DOMAINS = ("", "ai.onnx")
+INDEX_TYPES = (7, 6)                 # INT64, INT32: token indices, read by a Gather (an Embedding)
 
 
 class Opaque:
@@ -43,7 +44,7 @@ class Node:
 
 class Graph:
     """What `read_onnx` found: the input (name, dtype, one sample's shape with None for a
-    symbolic dim), the output's name, the operators in order, the constants (initializers,
+    symbolic dim; dtype None and ``indices`` True for integer input), the output's name, the operators in order, the constants (initializers,
     Constant nodes and Identity nodes of constants) by name, the opset and the class names."""
 
     def __init__(self, path):
@@ -51,6 +52,7 @@ class Graph:
         self.nodes, self.constants = [], {}
         self.defined = set()            # every tensor name written so far (input, constants, outputs)
         self.input_name = self.output_name = self.dtype = self.sample = self.opset = self.classes = None
+        self.indices = False
 
 
 def read_onnx(path):
@@ -136,8 +138,9 @@ def _read_input(graph, proto):
                          "a Sequential has one")
     value = inputs[0]
     tensor_type = value.type.tensor_type if value.type.HasField("tensor_type") else None
-    if tensor_type is None or tensor_type.elem_type not in DTYPES:
-        raise ValueError(f"{graph.path!r}: input {value.name!r} must be a tensor of float or double")
+    if tensor_type is None or tensor_type.elem_type not in (*DTYPES, *INDEX_TYPES):
+        raise ValueError(f"{graph.path!r}: input {value.name!r} must be a tensor of float or double (or of "
+                         "int64 or int32 indices, for an Embedding)")
     if not tensor_type.HasField("shape") or len(tensor_type.shape.dim) < 2:
         raise ValueError(f"{graph.path!r}: input {value.name!r} must have a known shape (N, ...) of rank >= 2")
     sample = []
@@ -149,7 +152,8 @@ def _read_input(graph, proto):
     if math.prod(n for n in sample if n) > MAX_ELEMENTS:
         raise ValueError(f"{graph.path!r}: input {value.name!r} declares samples of shape {tuple(sample)}, "
                          f"more than {MAX_ELEMENTS} values each")
-    graph.input_name, graph.dtype, graph.sample = value.name, DTYPES[tensor_type.elem_type], tuple(sample)
+    graph.input_name, graph.dtype, graph.sample = value.name, DTYPES.get(tensor_type.elem_type), tuple(sample)
+    graph.indices = tensor_type.elem_type in INDEX_TYPES
 
 
 def _read_nodes(graph, protos):
@@ -175,7 +179,7 @@ def _read_nodes(graph, protos):
         elif op == "Identity" and len(proto.output) == 1 and proto.input and proto.input[0] in graph.constants:
             _add_constant(graph, proto.output[0], graph.constants[proto.input[0]])
         else:
-            attributes = {attribute.name: _attribute(attribute) for attribute in proto.attribute}
+            attributes = {attribute.name: attribute_value(attribute) for attribute in proto.attribute}
             graph.nodes.append(Node(op, name, list(proto.input), list(proto.output), attributes))
 
 
@@ -195,13 +199,16 @@ def _constant_value(path, proto, name):
     return np.array(list(value) if field in ("floats", "ints") else value, dtype=dtype)
 
 
-def _attribute(attribute):
+def attribute_value(attribute):
+    """An AttributeProto's value as a Python value (an `Opaque` for kinds no operator here takes)."""
     field = ATTRIBUTE_FIELDS.get(attribute.type)
     if field is None:
         return Opaque(str(attribute.type))
     value = getattr(attribute, field)
     if field == "s":
         return value.decode("utf-8", errors="replace")
+    if field == "strings":
+        return [item.decode("utf-8", errors="replace") for item in value]
     return list(value) if field in ("floats", "ints") else value
 
 

@@ -26,13 +26,19 @@ not a well-formed model (see `scratchnn.interop._onnx_read`: reading runs nothin
 import numpy as np
 
 from ..model import Sequential
-from ..nn import (ELU, GELU, AvgPool2D, BatchNorm, Conv2D, Dense, Flatten, GlobalAvgPool2D, Identity, LeakyReLU,
-                  MaxPool2D, ReLU, Reshape, Sigmoid, Softmax, Standardize, Tanh)
+from ..nn import (ELU, GELU, GRU, LSTM, RNN, AvgPool2D, BatchNorm, Conv2D, Dense, Embedding, Flatten,
+                  GlobalAvgPool2D, Identity, LastStep, LayerNorm, LeakyReLU, MaxPool2D, MultiHeadAttention,
+                  PositionalEmbedding, ReLU, Reshape, Sigmoid, Softmax, Standardize, Tanh, TransformerBlock)
 from ..ops.im2col import same_padding
+from ._onnx import require_onnx
 from ._onnx_gelu import match_gelu
 from ._onnx_read import Opaque, read_onnx
+from ._onnx_sequence_import import RECURRENT, match_sequence_layer
 
 MAX_STANDARDIZE = 2**24     # values per sample of a Standardize layer built from Sub / Div constants
+SEQUENCE_LAYERS = (Embedding, PositionalEmbedding, RNN, LSTM, GRU, LastStep, LayerNorm, MultiHeadAttention,
+                   TransformerBlock)
+SEQUENCE_OPERATORS = ("Gather", "Shape", "Transpose", "LayerNormalization", "ReduceMean", "Slice", "Range")
 
 
 def import_onnx(path):
@@ -52,7 +58,7 @@ class _Importer:
     shape per sample (None for a dim the file leaves symbolic)."""
 
     def __init__(self, graph):
-        self.graph, self.path = graph, graph.path
+        self.graph, self.path, self.onnx = graph, graph.path, require_onnx("import_onnx")
         self.current, self.sample = graph.input_name, graph.sample
         self.layers, self.arrays = [], []
         self.consumers = {}
@@ -68,13 +74,24 @@ class _Importer:
             if not users:
                 raise ValueError(f"{self.path!r}: tensor {self.current!r} leads nowhere: the graph's output "
                                  f"{graph.output_name!r} is not reached by a chain of operators from the input")
+            sequence = match_sequence_layer(self, self.onnx, users)
+            if sequence is not None:
+                layer, arrays, self.current = sequence
+                self.add(layer, graph.nodes[min(users)], arrays)
+                continue
+            if self.graph.indices and not self.layers:
+                raise ValueError(f"{self.path!r}: the input {self.current!r} holds integers, which only an "
+                                 "Embedding (a Gather of a constant table) reads; other inputs must be float or double")
             if len(users) > 1:
                 self._gelu_region(users)
                 continue
             node = graph.nodes[users[0]]
             if node.op not in OPERATORS:
-                raise ValueError(f"{self.path!r}: operator {node.op!r} (node {node.name!r}) has no scratchnn "
-                                 f"layer; supported: {', '.join(sorted(OPERATORS))}")
+                recognized = (" is not in a form of a sequence layer that import_onnx recognizes (those export_onnx "
+                              "writes, see docs/interop.md)" if node.op in (*RECURRENT, *SEQUENCE_OPERATORS)
+                              else " has no scratchnn layer")
+                raise ValueError(f"{self.path!r}: operator {node.op!r} (node {node.name!r}){recognized}; "
+                                 f"supported: {', '.join(sorted(OPERATORS))} and the sequence layers' forms")
             if node.inputs[0] != self.current:
                 raise self.error(node, f"reads {self.current!r} as input {node.inputs.index(self.current)}, not "
                                  "as its data input 0")
@@ -93,8 +110,9 @@ class _Importer:
 
     def _network(self):
         layers = self.layers or [Identity()]
+        dtype = self.graph.dtype or next(iter(self.arrays[0].values())).dtype     # indices in: the table's
         try:
-            net = Sequential(*layers, dtype=self.graph.dtype)
+            net = Sequential(*layers, dtype=dtype)
             net.load_state_dict({f"{index}.{name}": value for index, arrays in enumerate(self.arrays)
                                  for name, value in arrays.items()})
             if None not in self.graph.sample:
@@ -155,13 +173,18 @@ class _Importer:
 
 
 def _next_sample(layer, sample):
-    """The shape per sample after `layer`: the layer's own output_shape when every dim is known."""
+    """The shape per sample after `layer`: the layer's own output_shape when every dim is known;
+    for a sequence layer, its output_shape at two lengths, None where they differ."""
     if None not in sample:
         return tuple(layer.output_shape((None, *sample))[1:])
     if isinstance(layer, Dense):
-        if len(sample) != 1:
-            raise ValueError(f"{layer!r} needs rows (N, {layer.in_features}), got samples of rank {len(sample)}")
-        return (layer.out_features,)
+        if sample[-1] not in (None, layer.in_features):
+            raise ValueError(f"{layer!r} needs inputs (N, ..., {layer.in_features}), got samples of shape {sample}")
+        return (*sample[:-1], layer.out_features)
+    if isinstance(layer, SEQUENCE_LAYERS):
+        first, second = (layer.output_shape((None, *[size if n is None else n for n in sample]))[1:]
+                         for size in (1, 2))
+        return tuple(a if a == b else None for a, b in zip(first, second))
     if isinstance(layer, Conv2D):
         return (layer.out_channels, None, None)
     if isinstance(layer, (MaxPool2D, AvgPool2D)):
@@ -197,8 +220,8 @@ def _gemm(importer, node, index):
 
 def _matmul(importer, node, index):
     weight = importer.constant(node, 1, "weight")
-    if weight.ndim != 2 or importer.rank() != 2:
-        raise importer.error(node, "is supported only as rows (N, in) times a 2-D constant (in, out)")
+    if weight.ndim != 2:
+        raise importer.error(node, "is supported only as (N, ..., in) times a 2-D constant (in, out)")
     add = importer.single_user(node.outputs[0], "Add")
     if add is None:
         return _dense(importer, node, weight, np.zeros(weight.shape[1]), node.outputs[0])
