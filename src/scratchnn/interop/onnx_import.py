@@ -103,7 +103,8 @@ class _Importer:
         if found is None:
             ops = ", ".join(self.graph.nodes[i].op for i in users)
             raise ValueError(f"{self.path!r}: tensor {self.current!r} feeds {len(users)} operators ({ops}); "
-                             "only a chain of layers (or GELU written out in arithmetic) can be imported")
+                             "only a chain of layers, GELU written out in arithmetic, or the sequence layers in the "
+                             "forms export_onnx writes can be imported")
         approximate, output, _ = found
         self.add(GELU(approximate=approximate), None)
         self.current = output
