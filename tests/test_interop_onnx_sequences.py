@@ -132,6 +132,10 @@ def test_float64_sequence_models_keep_their_dtype(tmp_path):
         assert back.dtype == np.float64
         X = sequences(features, 5, 4, np.float64)
         np.testing.assert_array_equal(back.predict(X), net.predict(X))
+    net, _ = attention(np.float64)                  # onnxruntime has no double LSTM/GRU/RNN or Erf kernels
+    X = sequences(8, 7, 6, np.float64)
+    path = sn.export_onnx(net, tmp_path / "attention.onnx")
+    np.testing.assert_allclose(run_onnxruntime(path, X), net.predict(X), rtol=1e-10, atol=1e-12)
 
 
 def test_a_network_that_fixes_the_length_keeps_it(tmp_path):

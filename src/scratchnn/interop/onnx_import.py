@@ -13,9 +13,14 @@ operators) at a time, each becoming a layer:
     Relu, Tanh, Sigmoid, LeakyRelu, Elu, Softmax (last axis), Gelu, Identity: the layer of that name
     GELU written as Erf or Tanh arithmetic   GELU (see `scratchnn.interop._onnx_gelu`)
     Dropout                                  nothing (the identity at inference)
+    MatMul (+ Add) on (N, ..., in)           Dense on sequences
+    the sequence layers' operators           Embedding, PositionalEmbedding, RNN, LSTM, GRU, LastStep,
+                                             LayerNorm, MultiHeadAttention, TransformerBlock, in the forms
+                                             export_onnx writes (`scratchnn.interop._onnx_sequence_import`)
 
 That covers what `export_onnx` writes and what ``torch.onnx.export`` writes for the same
-layers (which folds a BatchNorm after a convolution into the Conv's weights). Anything else
+layers (which folds a BatchNorm after a convolution into the Conv's weights), its Gather of an
+nn.Embedding and its LayerNormalization included; not its recurrent or attention layers. Anything else
 (another operator, a branch, a second input) is a ValueError naming it; so is a file that is
 not a well-formed model (see `scratchnn.interop._onnx_read`: reading runs nothing of the file).
 
