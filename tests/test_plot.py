@@ -418,3 +418,12 @@ def test_the_package_re_exports_every_plot_from_its_module():
     for module in modules:
         for name in module.__all__:
             assert getattr(plot, name) is getattr(module, name)
+
+
+def test_plot_history_leaves_gradient_statistics_to_their_own_plot(tmp_path):
+    history = {"loss": [0.9, 0.5], "grad_norm/0.weight": [1.0, 2.0], "weight_norm/0.weight": [3.0, 3.1],
+               "update_ratio/0.weight": [0.01, 0.02], "grad_stats_epoch": [1.0, 2.0]}
+    fig = plot.plot_history(history, path=tmp_path / "history.png")
+    assert [ax.get_title() for ax in fig.axes if ax.get_visible()] == ["loss"]
+    with pytest.raises(ValueError, match="no metric to plot"):
+        plot.plot_history({"grad_norm/0.weight": [1.0]})

@@ -98,8 +98,8 @@ def write_training_plots(directory, net, data, history, snapshots):
         paths.append(os.path.join(directory, name))
         return paths[-1]
 
-    logged = {name: values for name, values in history.history.items() if not is_gradient_stat(name)
-              and (name != "learning_rate" or len(set(values)) > 1)}      # a constant rate: no panel
+    logged = {name: values for name, values in history.history.items()
+              if name != "learning_rate" or len(set(values)) > 1}         # a constant rate: no panel
     plot.plot_history(logged, path=path("history.png"), title=data.name)
     if any(is_gradient_stat(name) for name in history.history):
         plot.plot_gradient_stats(history, path=path("gradient_stats.png"),

@@ -5,6 +5,7 @@ import math
 import numpy as np
 
 from .._checks import describe
+from ..training.gradient_stats import is_gradient_stat
 from ._figure import _finish, _integer_locator, _new_figure
 
 __all__ = ["plot_history"]
@@ -15,7 +16,8 @@ def plot_history(history, path=None, title=None):
 
     `history` maps a metric name to one value per epoch, or is an object with such a dict
     in `.history` (a History callback). ``val_loss`` is drawn on the same panel as ``loss``.
-    A loss that spans more than two decades gets a log scale.
+    A loss that spans more than two decades gets a log scale. What `GradientStats` records
+    ("grad_norm/0.weight", ...) is left out: `plot_gradient_stats` draws it.
 
     >>> history = {"loss": [0.9, 0.4, 0.2], "val_loss": [1.0, 0.5, 0.35],
     ...            "accuracy": [0.6, 0.8, 0.9], "val_accuracy": [0.55, 0.75, 0.85]}
@@ -27,10 +29,13 @@ def plot_history(history, path=None, title=None):
             f"history must be a dict of metric name -> list of values, or an object with a "
             f".history dict, got {describe(history)}"
         )
-    if not history:
-        raise ValueError("history is empty: it has no metric to plot")
+    if not any(not is_gradient_stat(name) for name in history):
+        raise ValueError("history is empty: it has no metric to plot (gradient statistics are "
+                         "drawn by plot_gradient_stats)")
     families = {}  # "loss" -> {"loss": values, "val_loss": values}, in order of appearance
     for name, values in history.items():
+        if is_gradient_stat(name):
+            continue
         values = _history_values(name, values)
         family = name[len("val_"):] if str(name).startswith("val_") else str(name)
         families.setdefault(family, {})[str(name)] = values
