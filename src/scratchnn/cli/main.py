@@ -29,6 +29,7 @@ from .. import __version__
 from .data import DATA_HELP, DEFAULT_SAMPLES, MAX_AUTO_CLASSES, TASKS, TEST_FRACTION
 from .explain import add_explain
 from .export import add_export
+from .playground import add_playground
 from .._checks import MAX_NOISE
 from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .plots import MissingPlotLibrary
@@ -99,6 +100,7 @@ def build_parser():
     add_explain(commands)
     add_surface(commands)
     add_export(commands)
+    add_playground(commands)
     return parser
 
 
