@@ -7,6 +7,7 @@
 """
 
 from . import datasets, plot
+from .datasets.text import generate_text
 from .explain import StepTrace, explain_step
 from .gradcheck import gradcheck
 from .interop import export_onnx, from_torch, import_onnx, to_torch
@@ -37,4 +38,5 @@ __all__ = sorted([
     "StepTrace", "explain_step",
     "LayerNorm", "MultiHeadAttention", "PositionalEmbedding", "TransformerBlock",
     "Embedding", "GRU", "LSTM", "LastStep", "RNN",
+    "generate_text",
 ])

@@ -129,7 +129,9 @@ class CrossEntropy(Loss):
     """Softmax cross-entropy on logits, softmax and log fused: L = −Σ_k t_k · log softmax(z)_k.
 
     Targets are integer class labels of shape (N,) or probabilities / one-hot rows of shape
-    (N, C). ``reduction="mean"`` averages over the N samples. The gradient is the famous
+    (N, C). ``reduction="mean"`` averages over the N samples. Sequences, as PyTorch's and
+    Keras' losses take them: logits (N, T, C) (any (N, ..., C)) with labels (N, T) or
+    probabilities (N, T, C) are the N·T rows (N·T, C), and the mean is over the N·T positions. The gradient is the famous
     softmax(z) − t, for rows of t that sum to 1; rows that do not (several 1s, unnormalized
     weights) get the gradient of the value computed, softmax(z) · Σ_k t_k − t. (Several
     labels per sample, each yes or no, is a job for ``BinaryCrossEntropy(from_logits=True)``.)
@@ -156,14 +158,15 @@ class CrossEntropy(Loss):
         return config
 
     def check_targets(self, predictions, targets):
-        if predictions.ndim != 2:
-            raise ValueError(f"CrossEntropy expects logits of shape (N, C), got shape {predictions.shape}")
-        n_samples, n_classes = predictions.shape
-        if targets.ndim == 1:
-            if targets.shape[0] != n_samples:
-                raise ValueError(
-                    f"CrossEntropy: {targets.shape[0]} labels for {n_samples} rows of logits"
-                )
+        if predictions.ndim < 2:
+            raise ValueError(f"CrossEntropy expects logits of shape (N, C), got shape {predictions.shape} "
+                             "(sequences: (N, T, C))")
+        n_samples, n_classes = predictions.shape[0], predictions.shape[-1]
+        if targets.ndim == predictions.ndim - 1:
+            if targets.shape != predictions.shape[:-1]:
+                raise ValueError(f"CrossEntropy: {targets.shape[0]} labels for {n_samples} rows of logits"
+                                 if predictions.ndim == 2 else f"CrossEntropy: labels of shape {targets.shape} "
+                                 f"for logits of shape {predictions.shape} (expected {predictions.shape[:-1]})")
             if targets.dtype.kind == "f" and np.any(targets != np.round(targets)):
                 bad = targets[targets != np.round(targets)][0]
                 raise ValueError(f"CrossEntropy: labels of shape (N,) must be whole numbers (class "
@@ -182,6 +185,9 @@ class CrossEntropy(Loss):
         return targets
 
     def forward(self, logits, targets):
+        self.logits_shape = logits.shape             # sequences: (N, T, C) as N·T rows of C
+        logits = logits.reshape(-1, logits.shape[-1])
+        targets = targets.reshape(-1) if targets.ndim < len(self.logits_shape) else targets.reshape(logits.shape)
         smoothing = self.label_smoothing
         if smoothing and targets.ndim == 2:                     # t' = (1 − ε) t + ε / C
             targets = targets * (1 - smoothing) + smoothing / logits.shape[1]
@@ -215,7 +221,7 @@ class CrossEntropy(Loss):
             grad *= self.target_sums                # dL/dz = softmax(z) · Σ_k t_k − t (Σ_k t_k = 1: the same)
             grad -= self.targets
         grad *= grad.dtype.type(self.scale)
-        return grad
+        return grad.reshape(self.logits_shape)
 
 
 def _reduce(values, scale):

@@ -216,7 +216,7 @@ class Sequential:
         if y_array.ndim == 0 or len(y_array) != len(X):
             raise ValueError(f"{x_name} and {y_name} must have the same number of samples, got "
                              f"{x_name} of shape {X.shape} and {y_name} of shape {y_array.shape}")
-        if isinstance(loss, CrossEntropy) and y_array.ndim == 1:
+        if isinstance(loss, CrossEntropy) and y_array.ndim == outputs.ndim - 1:      # labels (N,), (N, T)
             as_float_array(y_name, y_array, np.float64)               # numeric and finite
             return X, loss.check_targets(np.broadcast_to(outputs, (len(X),) + outputs.shape[1:]), y_array)
         y = as_float_array(y_name, y_array, self.dtype)

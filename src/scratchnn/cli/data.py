@@ -34,7 +34,8 @@ IMAGE_SETS = {"fashion-mnist": (FASHION_MNIST_SOURCE, list(FASHION_MNIST_CLASSES
 IMAGE_PARTS = {"train": IDX_FILES[:2], "test": IDX_FILES[2:]}     # (images, labels) of each part
 TEST_FRACTION = 0.2         # toy sets and CSV files: the share of rows held out for testing
 DEFAULT_SAMPLES = 500       # toy sets: points generated before the split
-DATA_HELP = f"{', '.join(IMAGE_SETS)}, {', '.join(TOY_SETS)}, or a path to a .csv file"
+DATA_HELP = (f"{', '.join(IMAGE_SETS)}, {', '.join(TOY_SETS)}, a path to a .csv file, or (train only) "
+             "text FILE: a character model of a text (docs/text.md)")
 TASKS = ("auto", "classification", "regression")
 # task "auto" on a CSV target: regression when it holds a number that is not whole, or more
 # than this many distinct whole numbers (26 letter codes stay classes; ages, counts, prices
@@ -95,6 +96,8 @@ def data_kind(source):
         return "images"
     if source in TOY_SETS:
         return "toy"
+    if source == "text":           # train text FILE: cli/text.py reads it, no other command does
+        raise ValueError("DATA text applies to 'scratchnn train text FILE' only")
     if source.lower().endswith(".csv") or os.path.isfile(source):
         if not os.path.isfile(source):
             raise ValueError(f"no such CSV file: {source!r}")

@@ -35,6 +35,7 @@ from .models import CNN_LAYERS, HIDDEN_ACTIVATIONS, LAYERS_HELP
 from .plots import MissingPlotLibrary
 from .train import DEFAULTS, RECIPES, SCHEDULE_HELP, SCHEDULES, run_train
 from .surface import add_surface
+from .text import TEXT_MODELS, add_generate, add_text_options
 from .use import run_evaluate, run_predict, run_summary
 from ..optim import OPTIMIZERS
 from ..training import DivergedError
@@ -101,6 +102,7 @@ def build_parser():
     add_surface(commands)
     add_export(commands)
     add_playground(commands)
+    add_generate(commands)
     return parser
 
 
@@ -124,9 +126,10 @@ def _add_train(commands):
                        "and MAE); default auto: regression when the CSV target holds a number that "
                        f"is not whole or more than {MAX_AUTO_CLASSES} distinct whole numbers (a note "
                        "says so), else classification")
-    train.add_argument("--model", choices=("mlp", "cnn"), default="mlp",
+    train.add_argument("--model", choices=("mlp", "cnn", *TEXT_MODELS), default="mlp",
                        help="mlp (default): Dense layers from --hidden; cnn: for 28x28 images, "
-                       f"the stack '{CNN_LAYERS}' then Dense(classes)")
+                       f"the stack '{CNN_LAYERS}' then Dense(classes); lstm (the default for "
+                       "train text) or transformer: character models for train text FILE")
     train.add_argument("--layers", metavar="SPEC", help=LAYERS_HELP + " (overrides --model and --hidden)")
     train.add_argument("--hidden", type=_hidden_sizes, metavar="SIZES",
                        help="hidden layer widths, comma-separated, e.g. 256,128; '' for none (default "
@@ -171,6 +174,7 @@ def _add_train(commands):
                        help="0 silent, 1 a progress bar on a terminal (default), 2 one line per epoch")
     _add_data_options(train)
     train.set_defaults(run=run_train)
+    add_text_options(train)                  # train text FILE: character models (cli/text.py)
 
 
 def _add_evaluate(commands):
