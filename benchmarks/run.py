@@ -23,6 +23,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from text_cases import run_text_case  # noqa: E402  (a sibling script)
 
 
 def run_case(implementation, case, epochs, batches, threads):
@@ -110,7 +112,7 @@ def check_targets(case, rows):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer epochs; CNN on 100 batches")
-    parser.add_argument("--cases", default="mlp,cnn", help="comma list of mlp, cnn")
+    parser.add_argument("--cases", default="mlp,cnn", help="comma list of mlp, cnn, lstm, transformer")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--json", default=os.path.join(HERE, "results", "latest.json"))
     args = parser.parse_args(argv)
@@ -121,6 +123,9 @@ def main(argv=None):
     print(f"NumPy float32 matmul at the MLP's batch-128 shapes: {gflops:.0f} GFLOP/s")
     report = {"threads": args.threads, "matmul_gflops": gflops, "cases": {}}
     for case in args.cases.split(","):
+        if case in ("lstm", "transformer"):     # character models on fortunes: benchmarks/text_cases.py
+            report["cases"][case] = run_text_case(case, args.quick, args.threads, torch_version())
+            continue
         epochs = (2 if args.quick else 3) if case == "mlp" else (1 if args.quick else 2)
         batches = 100 if (args.quick and case == "cnn") else 0
         rows, reference = [], None

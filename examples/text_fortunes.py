@@ -29,12 +29,12 @@ def train(model, data, quick, seed=0):
     net = build_text_network(model, len(data.vocabulary), hidden, data.seq_length, EMBEDDING_DIM, HEADS, seed=seed)
     net.classes = data.vocabulary
     curve = LossCurve(data.X_val, data.y_val, every=10 if quick else 50)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     history = net.fit(data.X_train, data.y_train, loss=sn.CrossEntropy(),
                       optimizer=sn.Adam(defaults["learning_rate"], clip_norm=CLIP_NORM),
                       epochs=1 if quick else defaults["epochs"], batch_size=BATCH_SIZE, verbose=0,
                       validation_data=(data.X_val, data.y_val), callbacks=[curve], threads=1)
-    return net, history, curve, time.perf_counter() - started
+    return net, history, curve, time.perf_counter() - started, time.process_time() - cpu
 
 
 def main(argv=None):
@@ -49,11 +49,12 @@ def main(argv=None):
     print(data.describe())
     curves = {}
     for model in args.models.split(","):
-        net, history, curve, seconds = train(model, data, args.quick)
+        net, history, curve, seconds, cpu = train(model, data, args.quick)
         curves[model] = curve
         parameters = sum(p.value.size for p in net.parameters())
-        print(f"\n{model}: {parameters:,} parameters, {len(history.epoch)} epoch(s) in {seconds:.0f} s "
-              f"({seconds / len(curve.steps) * 1e3:.0f} ms per step of {BATCH_SIZE}x{data.seq_length})")
+        print(f"\n{model}: {parameters:,} parameters, {len(history.epoch)} epoch(s) in {seconds:.0f} s, "
+              f"{cpu:.0f} s of CPU time ({seconds / len(curve.steps) * 1e3:.0f} ms per step of "
+              f"{BATCH_SIZE}x{data.seq_length}" + ("; other jobs shared the cores" if cpu < 0.8 * seconds else "") + ")")
         for epoch, (loss, validation) in enumerate(zip(history.history["loss"], history.history["val_loss"])):
             print(f"  epoch {epoch + 1}: training {loss:.4f}, validation {validation:.4f} nats per character")
         for prompt in PROMPTS:

@@ -3,6 +3,8 @@
 string, the vocabulary in the model file, generate_text, and `train text` / `generate`."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -61,6 +63,11 @@ def test_split_is_seeded_shuffled_and_covers_every_window(tmp_path):
     assert starts == list(range(0, 1000, 10))             # every window once, none of them the tail only
     np.testing.assert_array_equal(data.y_train[:, :-1], data.X_train[:, 1:])
     assert sn.datasets.load_text(path, seq_length=10, max_chars=101).X_train.shape == (9, 10)
+
+
+def test_max_chars_reads_only_the_files_it_reaches(corpus):
+    data = sn.datasets.load_text(corpus, seq_length=4, validation_fraction=0.0, max_chars=20)
+    assert data.text == "First fortune.\n%\nNo " and [os.path.basename(f) for f in data.files] == ["a"]
 
 
 def test_vocabulary_is_stable_and_unknown_characters_are_refused():
@@ -257,3 +264,14 @@ def test_command_line_errors_are_one_line(tmp_path, capsys, argv, message):
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.isdir("/usr/share/games/fortunes"), reason="needs Debian's fortunes package")
+def test_fortunes_example_quick(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "..", "examples", "text_fortunes.py")
+    done = subprocess.run([sys.executable, script, "--quick", "--figures", str(tmp_path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    assert "40,000 characters from 1 file" in done.stdout and "transformer: " in done.stdout
+    assert os.path.getsize(tmp_path / "text_fortunes_loss.png") > 10_000

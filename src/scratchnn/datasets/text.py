@@ -86,8 +86,13 @@ def load_text(path, seq_length=64, validation_fraction=0.1, seed=0, max_chars=No
     validation_fraction = number_in_range("validation_fraction", validation_fraction, 0.0, 1.0, high_open=True)
     max_chars = positive_int("max_chars", max_chars, allow_none=True)
     rng = rng_from_seed(seed)
-    files = text_files(path)
-    text = "".join(_read_utf8(file) for file in files)[:max_chars]
+    files, texts, total = text_files(path), [], 0
+    for file in files:                        # with max_chars, only the files it reaches
+        texts.append(_read_utf8(file))
+        total += len(texts[-1])
+        if max_chars is not None and total >= max_chars:
+            break
+    files, text = files[:len(texts)], "".join(texts)[:max_chars]
     vocabulary = build_vocabulary(text)
     ids = encode(text, vocabulary)
     X, y = windows(ids, seq_length)
