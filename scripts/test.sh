@@ -13,6 +13,8 @@ source scripts/_env.sh
 [ -d /usr/share/datasets/fashion-mnist ] || apt_install dataset-fashion-mnist
 # Graphviz's `dot` renders the network drawings (sn.plot.draw_network).
 command -v dot >/dev/null || apt_install graphviz
+# Chromium drives the playground's page in tests/test_playground_browser.py (Playwright, no download).
+command -v chromium >/dev/null || apt_install chromium
 # The fortunes texts are the corpus of the character models (docs/text.md, tests/test_text.py).
 [ -d /usr/share/games/fortunes ] || apt_install fortunes
 # Open MPI runs the distributed tests (mpirun); mpi4py links to it, and builds from source with
