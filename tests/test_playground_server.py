@@ -4,6 +4,7 @@ the blog preset trains as fit does, exports load, and hostile requests get a 4xx
 import http.client
 import io
 import json
+import socket
 import threading
 
 import numpy as np
@@ -124,9 +125,10 @@ def test_play_streams_frames_and_pause_stops(server):
     assert frame["playing"] is False
     later = call(server, "POST", f"/api/session/{key}/command", {"action": "pause"})
     assert later["epoch"] == frame["epoch"]
-    connection.close()
     frame = call(server, "POST", f"/api/session/{key}/command", {"action": "reset"})
     assert frame["epoch"] == 0
+    stream.close()
+    connection.close()
 
 
 def test_epoch_budget_stops_training(server):
@@ -176,6 +178,10 @@ def test_sizes_past_the_limits_get_413(server):
                               content_type="text/csv")
     assert status == 413
     assert request(server, "GET", "/" + "a" * 3000)[0] == 414
+    with socket.create_connection(server.server_address, timeout=60) as raw:      # a huge length, no body
+        raw.sendall(f"POST /api/session HTTP/1.1\r\nHost: 127.0.0.1:{server.server_address[1]}\r\n"
+                    f"Content-Length: {10**12}\r\n\r\n".encode())
+        assert raw.makefile("rb").readline().split()[1] == b"413"
 
 
 @pytest.mark.parametrize("body, fragment", [

@@ -39,6 +39,7 @@ from .session import Session
 
 MAX_BODY = 64 * 1024             # bytes of a JSON request
 MAX_UPLOAD = 2 * 1024 * 1024     # bytes of an uploaded CSV
+DRAIN_FACTOR = 4                 # a body up to 4x its limit is read and dropped before the 413
 MAX_SESSIONS = 16                # pages served at once; the oldest is stopped past it
 MIN_FRAME_SECONDS = 1 / 40       # the stream sends at most 40 frames a second
 PING_SECONDS = 10                # a paused stream writes a comment this often, to notice a closed page
@@ -305,6 +306,10 @@ class Handler(BaseHTTPRequestHandler):
             raise RequestError(HTTPStatus.LENGTH_REQUIRED, "a request body needs a Content-Length header")
         if int(length) > limit:
             self.close_connection = True
+            if int(length) <= DRAIN_FACTOR * limit:     # read it away, so that the client sees the 413
+                left = int(length)
+                while left > 0:
+                    left -= len(self.rfile.read(min(65536, left))) or left     # stop at end of stream
             raise RequestError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
                                f"the request body is {length} bytes; the limit is {limit}")
         return self.rfile.read(int(length))
