@@ -57,9 +57,9 @@ def main(argv=None):
               f"{BATCH_SIZE}x{data.seq_length}" + ("; other jobs shared the cores" if cpu < 0.8 * seconds else "") + ")")
         for epoch, (loss, validation) in enumerate(zip(history.history["loss"], history.history["val_loss"])):
             print(f"  epoch {epoch + 1}: training {loss:.4f}, validation {validation:.4f} nats per character")
-        for prompt in PROMPTS:
-            sample = sn.generate_text(net, prompt, 80 if args.quick else 400, temperature=0.8, seed=1)
-            print(f"  sample, prompt {prompt!r}, temperature 0.8, seed 1:\n{prompt}{sample}\n  ---")
+        for seed, prompt in enumerate(PROMPTS, start=1):
+            sample = sn.generate_text(net, prompt, 80 if args.quick else 400, temperature=0.8, seed=seed)
+            print(f"  sample, prompt {prompt!r}, temperature 0.8, seed {seed}:\n{prompt}{sample}\n  ---")
     os.makedirs(args.figures, exist_ok=True)
     path = os.path.join(args.figures, "text_fortunes_loss.png")
     plot_loss_curves(curves, path, BATCH_SIZE * data.seq_length,

@@ -42,8 +42,8 @@ from .train import _callbacks, _check_options, _report_training, run_train
 TEXT = "text"                        # the DATA name: scratchnn train text FILE
 TEXT_MODELS = ("lstm", "transformer")
 # Defaults by model: widths, learning rate, epochs; measured on fortunes in docs/text.md
-TEXT_DEFAULTS = {"lstm": {"hidden": [256], "learning_rate": 2e-3, "epochs": 1},
-                 "transformer": {"hidden": [128, 128], "learning_rate": 1e-3, "epochs": 1}}
+TEXT_DEFAULTS = {"lstm": {"hidden": [256], "learning_rate": 2e-3, "epochs": 2},
+                 "transformer": {"hidden": [128, 128], "learning_rate": 2e-3, "epochs": 2}}
 SEQ_LENGTH, EMBEDDING_DIM, HEADS, CLIP_NORM, BATCH_SIZE = 64, 64, 4, 1.0, 64
 CURVE_EVERY, CURVE_WINDOWS = 50, 256       # the loss curve: validation loss on 256 windows every 50 steps
 SAMPLE_LENGTH, SAMPLE_TEMPERATURE = 300, 0.8
