@@ -20,13 +20,13 @@ def test_lesson_3_first_layer_learns_far_slower_with_sigmoids_and_not_with_relu(
     env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src"), "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "learn_3_vanishing_gradients.py"),
                            "--rows", "1000", "--epochs", "2", "--figures", str(tmp_path)],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     ratios = dict(re.findall(r"^(sigmoid|ReLU)[^:]*: first / last layer gradient norm: ([\d.e-]+)$", done.stdout,
                              flags=re.MULTILINE))
-    # measured over seeds 0-2: sigmoid 0.016-0.018, ReLU 1.5-1.8
-    assert float(ratios["sigmoid"]) < 0.1, done.stdout             # over 10x slower: vanishing
-    assert 0.1 < float(ratios["ReLU"]) < 10, done.stdout           # within 10x: not vanishing
+    # measured with these arguments over seeds 0-3: sigmoid 0.016-0.017, ReLU 1.6-1.8
+    assert float(ratios["sigmoid"]) < 0.03, done.stdout            # over 30x slower: vanishing
+    assert 0.5 < float(ratios["ReLU"]) < 5, done.stdout            # the same order: not vanishing
     for name in ("learn_3_sigmoid.png", "learn_3_relu.png", "learn_3_speed.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -37,7 +37,7 @@ def test_the_tour_figures_script_draws_the_network_and_its_gradient_stats(tmp_pa
     pytest.importorskip("matplotlib")
     env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src"), "MPLBACKEND": "Agg"}
     done = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "learn_3_tour_figures.py"),
-                           "--figures", str(tmp_path)], capture_output=True, text=True, env=env, timeout=300)
+                           "--figures", str(tmp_path)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
     for name in ("network.png", "gradient_stats.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

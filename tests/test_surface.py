@@ -255,7 +255,7 @@ def test_lesson_4_script_writes_its_figures(tmp_path):
     pytest.importorskip("matplotlib")
     root = os.path.join(os.path.dirname(__file__), "..")
     done = subprocess.run([sys.executable, os.path.join(root, "examples", "learn_4_loss_surfaces.py"), "--quick",
-                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600,
+                           "--out", str(tmp_path)], capture_output=True, text=True,
                           env={**os.environ, "PYTHONPATH": os.path.join(root, "src")})
     assert done.returncode == 0, done.stderr
     assert "XOR, blog's network, seed 28" in done.stdout and "Fashion-MNIST MLP" in done.stdout
