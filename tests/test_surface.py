@@ -248,6 +248,10 @@ def test_cli_surface(tmp_path, capsys):
     assert "--span must be a finite number > 0" in capsys.readouterr().err
     assert main(["surface", str(model), "circles", "--plots", str(plots), "--samples", "0"]) == 2
     assert "--samples must be >= 1" in capsys.readouterr().err
+    assert main(["surface", str(model), "moons", "--plots", str(model)]) == 2        # a file, not a folder
+    assert capsys.readouterr().err == f"scratchnn: error: --plots must be a directory, got the file {str(model)!r}\n"
+    assert main(["train", "moons", "--epochs", "1", "--plots", str(model), "--verbose", "0"]) == 2
+    assert "--plots must be a directory" in capsys.readouterr().err and model.read_bytes() == before
 
 
 @pytest.mark.slow

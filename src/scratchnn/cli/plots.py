@@ -38,6 +38,8 @@ def check_plotting(directory, animation=False):
             name = "Pillow" if module == "PIL" else module
             raise MissingPlotLibrary(f"--plots needs {name}, which is not installed: "
                                      "pip install scratchnn[plot]") from None
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise ValueError(f"--plots must be a directory, got the file {directory!r}")
     os.makedirs(directory, exist_ok=True)
 
 
