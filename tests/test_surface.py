@@ -226,6 +226,8 @@ def test_plot_loss_surface_writes_a_png(tmp_path):
         sn.plot.plot_loss_surface({"values": 1})
     with pytest.raises(ValueError, match="trajectory must be an array"):
         sn.plot.plot_loss_surface(random, trajectory=np.zeros((3, 3)))
+    with pytest.raises(TypeError, match="trajectory must be an array of .* got 'ab'"):
+        sn.plot.plot_loss_surface(random, trajectory="ab")
 
 
 def test_cli_surface(tmp_path, capsys):

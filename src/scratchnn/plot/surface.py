@@ -30,7 +30,11 @@ def plot_loss_surface(surface, trajectory=None, path=None, title=None, levels=20
     if trajectory is None:
         trajectory = getattr(surface, "trajectory", None)
     if trajectory is not None:
-        trajectory = np.asarray(trajectory, dtype=np.float64)
+        try:
+            trajectory = np.asarray(trajectory, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"trajectory must be an array of (alpha, beta) points, shape (n_points, 2), "
+                            f"got {describe(trajectory)}") from None
         if trajectory.ndim != 2 or trajectory.shape[1] != 2 or len(trajectory) < 1:
             raise ValueError(f"trajectory must be an array of (alpha, beta) points, shape (n_points, 2), "
                              f"got shape {trajectory.shape}")
