@@ -351,3 +351,15 @@ def test_an_encoder_layer_s_dropout_is_dropped_and_a_causal_block_carries_its_ma
     assert type(sn.to_torch(causal)[0]) is torch_modules.TorchCausalEncoderLayer   # tests/test_interop_torch_sequences.py
     with pytest.raises(ValueError, match="bias=False is not supported"):
         sn.from_torch(nn.LayerNorm(4, bias=False))
+
+
+def test_every_layer_class_of_the_library_has_a_torch_and_an_onnx_form():
+    # a layer added to scratchnn.nn without a converter fails here, not in a user's hands
+    from scratchnn.interop.onnx_export import DROPPED, WRITERS
+    from scratchnn.interop.torch_out import TO_TORCH
+    from scratchnn.nn.base import _REGISTRY
+
+    ours = {name: cls for name, cls in _REGISTRY.items() if cls.__module__.startswith("scratchnn.")}
+    assert len(ours) >= 29
+    assert sorted(name for name, cls in ours.items() if cls not in TO_TORCH) == []
+    assert sorted(name for name, cls in ours.items() if cls not in WRITERS and cls not in DROPPED) == []
