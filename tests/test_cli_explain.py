@@ -57,6 +57,8 @@ def test_steps_differ(capsys):
 @pytest.mark.parametrize("argv, fragment", [
     (("explain", "xor", "--step", "0"), "--step must be an int >= 1, got 0"),
     (("explain", "xor", "--seed", "-1"), "--seed must be an int >= 0, got -1"),
+    (("explain", "xor", "--blog", "--seed", "4294967296"),
+     "seed must be an int from 0 to 2**32 - 1 (the range of the blog's np.random.seed), got 4294967296"),
     (("explain", "xor", "--step", "two"), "invalid int value: 'two'"),
     (("explain", "mnist"), "invalid choice: 'mnist'"),
     (("explain",), "the following arguments are required: NETWORK"),

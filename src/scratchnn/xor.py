@@ -89,6 +89,9 @@ def build_xor_net(seed=0, blog=False, hidden=None):
     settings = BLOG if blog else DEFAULT
     hidden = positive_int("hidden", settings["hidden"] if hidden is None else hidden)
     if blog:
+        if int_at_least("seed", seed, minimum=0) >= 2**32:
+            raise ValueError(f"seed must be an int from 0 to 2**32 - 1 (the range of the blog's np.random.seed), "
+                             f"got {seed}")
         return Sequential(Dense(2, hidden, init="uniform"), Sigmoid(),
                           Dense(hidden, 1, init="uniform"), Sigmoid(),
                           seed=np.random.RandomState(seed), dtype=np.float64)
