@@ -4,14 +4,18 @@ the blog preset trains as fit does, exports load, and hostile requests get a 4xx
 import http.client
 import io
 import json
+import signal
 import socket
+import subprocess
+import sys
 import threading
+import urllib.request
 
 import numpy as np
 import pytest
 
 import scratchnn as sn
-from scratchnn.cli.main import build_parser
+from scratchnn.cli.main import build_parser, main
 from scratchnn.playground import Session, make_server
 from scratchnn.playground.config import check_settings
 from scratchnn.playground.server import MAX_BODY, MAX_UPLOAD
@@ -228,3 +232,30 @@ def test_the_command_line_has_the_playground():
     args = build_parser().parse_args(["playground", "--no-browser", "--port", "0"])
     assert (args.port, args.host, args.no_browser) == (0, "127.0.0.1", True)
     assert build_parser().parse_args(["playground"]).port == 8765
+
+
+def test_a_taken_port_a_bad_port_and_an_unknown_host_are_one_line_errors(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["playground", "--no-browser", "--port", str(port)]) == 2
+    assert capsys.readouterr().err == f"scratchnn: error: cannot listen on 127.0.0.1 port {port}: Address already in use\n"
+    assert main(["playground", "--no-browser", "--port", "http"]) == 2
+    assert "--port: expected a whole number from 0 to 65535, got 'http'" in capsys.readouterr().err
+    assert main(["playground", "--no-browser", "--host", "no-such-host.invalid"]) == 2
+    assert capsys.readouterr().err.startswith("scratchnn: error: cannot listen on no-such-host.invalid port 8765")
+
+
+def test_ctrl_c_stops_the_command_with_a_line():
+    command = [sys.executable, "-c", "import sys; from scratchnn.cli.main import main; sys.exit(main())",
+               "playground", "--no-browser", "--port", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = process.stdout.readline()               # printed once the server listens
+    assert first.startswith("scratchnn playground: http://127.0.0.1:") and "(Ctrl-C stops it)" in first
+    url = first.split()[2]
+    with urllib.request.urlopen(url, timeout=60) as response:
+        assert b'data-testid="play"' in response.read()
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (0, "scratchnn playground: stopped\n", "")

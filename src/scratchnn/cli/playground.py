@@ -4,6 +4,8 @@ A local web page that trains networks with this library while you watch (docs/pl
 `scratchnn.playground` holds the server, the training sessions and the page.
 """
 
+import argparse
+
 from ..playground import serve
 
 LOOPBACK = "127.0.0.1"
@@ -28,7 +30,7 @@ def add_playground(commands):
 
 def _port(text):
     if not text.isdigit() or int(text) > 65535:
-        raise ValueError(f"--port must be a whole number from 0 to 65535, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 65535, got {text!r}")
     return int(text)
 
 

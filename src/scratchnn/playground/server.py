@@ -19,6 +19,7 @@ import json
 import os
 import re
 import secrets
+import socket
 import sys
 import tempfile
 import threading
@@ -79,7 +80,6 @@ class PlaygroundServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address, open_hosts=False):
-        super().__init__(address, Handler)
         self.files = static_files()
         self.sessions = {}                   # id -> Session
         self.latest = None                   # the id of the session last used
@@ -87,6 +87,9 @@ class PlaygroundServer(ThreadingHTTPServer):
         self.open_hosts = open_hosts         # True: any Host header (when bound beyond loopback)
         self.counters = {"sessions": 0, "frames": 0, "epochs": 0, "play_seconds": 0.0}
         self.blas_limit = None
+        if ":" in address[0]:                # an IPv6 address such as ::1
+            self.address_family = socket.AF_INET6
+        super().__init__(address, Handler)   # binds: an OSError (port taken, unknown host) ends here
 
     def server_close(self):
         super().server_close()
@@ -384,9 +387,13 @@ class Handler(BaseHTTPRequestHandler):
 
 def make_server(host="127.0.0.1", port=8765):
     """A `PlaygroundServer` bound to (host, port) (port 0: any free port), not yet serving.
-    Any Host header is accepted only when `host` is not a loopback address."""
+    Any Host header is accepted only when `host` is not a loopback address. Raises OSError
+    (one line naming host and port) when the address cannot be bound."""
     loopback = host in ("127.0.0.1", "localhost", "::1")
-    server = PlaygroundServer((host, port), open_hosts=not loopback)
+    try:
+        server = PlaygroundServer((host, port), open_hosts=not loopback)
+    except OSError as error:             # the port is taken, the host unknown: say which
+        raise OSError(f"cannot listen on {host} port {port}: {error.strerror or error}") from None
     server.blas_limit = _one_blas_thread()
     return server
 
