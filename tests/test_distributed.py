@@ -40,12 +40,12 @@ def _load_script():
 fit_mlp = _load_script()
 
 
-def mpirun(ranks, arguments):
+def mpirun(ranks, arguments, hang_guard=HANG_GUARD):
     """Run `arguments` under ``mpirun -n ranks`` as root is allowed to; the completed process."""
     env = {**os.environ, "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
     command = [MPIRUN, "-n", str(ranks), "--oversubscribe", *arguments]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=HANG_GUARD)
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=hang_guard)
 
 
 def fit_on_ranks(ranks, folder, **options):
@@ -174,8 +174,12 @@ def test_unequal_shards_finish_and_equal_the_union_of_the_ranks_batches(tmp_path
 @needs_mpi
 @pytest.mark.slow
 def test_a_rank_that_raises_ends_every_rank_with_its_error(tmp_path):
+    """Rank 0 waits in the step's Allreduce for rank 1, which has raised: MPI_Abort ends it
+    (measured: the whole mpirun, start-up included, in about 3 s; a hang would last forever,
+    so a guard of 120 s tells 'within seconds' from a hang even on a loaded machine)."""
     run = mpirun(2, [sys.executable, str(SCRIPTS / "fit_mlp.py"), str(tmp_path),
-                     json.dumps({"distributed": "mpi", "fail_on_rank": 1, "epochs": 5, "verbose": 0})])
+                     json.dumps({"distributed": "mpi", "fail_on_rank": 1, "epochs": 5, "verbose": 0})],
+                 hang_guard=120)
     assert run.returncode != 0
     output = run.stdout + run.stderr
     assert "rank 1 of 2 failed" in output and "RuntimeError: this rank was told to fail" in output, output
@@ -214,15 +218,20 @@ def test_resuming_shuffled_unequal_shards_equals_an_uninterrupted_run(tmp_path):
 
 @needs_mpi
 @pytest.mark.slow
-def test_train_distributed_on_the_command_line_equals_one_process(tmp_path, capsys):
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_train_distributed_on_the_command_line_equals_one_process(tmp_path, capsys, ranks):
+    """Every rank is given its own --out and --plots (the rank's number in the paths, through
+    Open MPI's OMPI_COMM_WORLD_RANK), so that what each rank writes can be told apart."""
     arguments = ["train", "spirals", "--samples", "300", "--layers", "dense:16,bn,relu", "--dtype", "float64",
                  "--optimizer", "sgd", "--learning-rate", "0.1", "--epochs", "3", "--batch-size", "32",
                  "--verbose", "2"]
     assert cli_main([*arguments, "--out", str(tmp_path / "one.npz")]) == 0
     capsys.readouterr()
-    run = mpirun(2, [sys.executable, "-m", "scratchnn", *arguments, "--distributed",
-                     "--out", str(tmp_path / "mpi.npz")])
+    per_rank = f'--out "{tmp_path}/mpi$OMPI_COMM_WORLD_RANK.npz" --plots "{tmp_path}/plots$OMPI_COMM_WORLD_RANK"'
+    run = mpirun(ranks, ["sh", "-c", f"exec {sys.executable} -m scratchnn {' '.join(arguments)} --distributed {per_rank}"])
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.count("Test accuracy") == 1 and run.stderr.count("epoch 3/3") == 1   # rank 0 alone
-    one, two = sn.load(str(tmp_path / "one.npz")), sn.load(str(tmp_path / "mpi.npz"))
-    assert_close(two.state_dict(), one.state_dict())
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mpi0.npz", "one.npz", "plots0"]  # rank 0 alone
+    assert len(list((tmp_path / "plots0").glob("*.png"))) >= 3
+    one, mpi = sn.load(str(tmp_path / "one.npz")), sn.load(str(tmp_path / "mpi0.npz"))
+    assert_close(mpi.state_dict(), one.state_dict())
