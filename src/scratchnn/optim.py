@@ -31,12 +31,17 @@ class Optimizer:
     ``fused``: "auto" (the compiled kernel when Numba is installed and the optimizer has
     one), True (Numba required) or False (always NumPy).
     ``clip_norm``: None (no clipping) or a number > 0, the largest norm a step's gradient may
-    have (see `clip_gradient_norm`); saved in ``get_config`` when set."""
+    have (see `clip_gradient_norm`); saved in ``get_config`` when set.
+    ``l1``: λ ≥ 0, L1 regularization: every step adds λ · sign(w) to each gradient (after
+    clipping, before the update rule), the subgradient of λ Σ|w|, which pulls weights towards 0
+    by a constant amount; the parameters' ``grad`` arrays are left as they were. Saved in
+    ``get_config`` when above 0."""
 
-    def __init__(self, learning_rate, fused="auto", clip_norm=None):
+    def __init__(self, learning_rate, fused="auto", clip_norm=None, l1=0.0):
         self.learning_rate = positive_number("learning_rate", learning_rate)
         self.fused = kernels.check_option(fused)
         self.clip_norm = None if clip_norm is None else positive_number("clip_norm", clip_norm)
+        self.l1 = positive_number("l1", l1, allow_zero=True)
         self.state = {}          # Parameter -> dict of arrays
         self.iterations = 0      # number of steps taken
         self._scratch = {}       # work arrays by shape, reused across steps
@@ -50,6 +55,8 @@ class Optimizer:
             clip_gradient_norm(parameters, self.clip_norm)
         for parameter in parameters:
             value, grad, state = parameter.value, parameter.grad, self.state_of(parameter)
+            if self.l1:
+                grad = grad + self.l1 * np.sign(value)                 # g = ∇L + λ sign(w)
             if self.can_compile(value, grad, state):
                 self.compiled_update(value, grad, state)
             else:
@@ -94,8 +101,10 @@ class Optimizer:
         return {"learning_rate": self.learning_rate, **self.clip_config()}
 
     def clip_config(self):
-        """``{"clip_norm": c}`` when clipping is on, else {} (each subclass's config ends with it)."""
-        return {} if self.clip_norm is None else {"clip_norm": self.clip_norm}
+        """The base class's options that are on: ``{"clip_norm": c}`` when clipping, ``{"l1": λ}``
+        when λ > 0 (each subclass's config ends with them)."""
+        return {**({} if self.clip_norm is None else {"clip_norm": self.clip_norm}),
+                **({"l1": self.l1} if self.l1 else {})}
 
     def state_arrays(self, parameters):
         """The state as a flat dict "index.name" -> array, parameters numbered in order."""
@@ -137,8 +146,8 @@ class SGD(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, fused="auto",
-                 clip_norm=None):
-        super().__init__(learning_rate, fused, clip_norm)
+                 clip_norm=None, l1=0.0):
+        super().__init__(learning_rate, fused, clip_norm, l1)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         if not isinstance(nesterov, bool):
             raise TypeError(f"nesterov must be True or False, got {describe(nesterov)}")
@@ -186,8 +195,8 @@ class Adam(Optimizer):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0,
-                 fused="auto", clip_norm=None):
-        super().__init__(learning_rate, fused, clip_norm)
+                 fused="auto", clip_norm=None, l1=0.0):
+        super().__init__(learning_rate, fused, clip_norm, l1)
         self.beta_1 = number_in_range("beta_1", beta_1, 0.0, 1.0, high_open=True)
         self.beta_2 = number_in_range("beta_2", beta_2, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -252,8 +261,8 @@ class AdamW(Adam):
     """
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01,
-                 fused="auto", clip_norm=None):
-        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, fused, clip_norm)
+                 fused="auto", clip_norm=None, l1=0.0):
+        super().__init__(learning_rate, beta_1, beta_2, epsilon, weight_decay, fused, clip_norm, l1)
 
     def decay(self, value, grad):
         if self.weight_decay:
@@ -270,8 +279,8 @@ class RMSprop(Optimizer):
     ``fused="auto"`` runs the step in one compiled pass when Numba is installed (the same bits).
     """
 
-    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto", clip_norm=None):
-        super().__init__(learning_rate, fused, clip_norm)
+    def __init__(self, learning_rate=0.001, rho=0.9, momentum=0.0, epsilon=1e-7, fused="auto", clip_norm=None, l1=0.0):
+        super().__init__(learning_rate, fused, clip_norm, l1)
         self.rho = number_in_range("rho", rho, 0.0, 1.0, high_open=True)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0, high_open=True)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -320,8 +329,8 @@ class Adagrad(Optimizer):
     """
 
     def __init__(self, learning_rate=0.01, initial_accumulator_value=0.0, epsilon=1e-10, fused="auto",
-                 clip_norm=None):
-        super().__init__(learning_rate, fused, clip_norm)
+                 clip_norm=None, l1=0.0):
+        super().__init__(learning_rate, fused, clip_norm, l1)
         self.initial_accumulator_value = positive_number(
             "initial_accumulator_value", initial_accumulator_value, allow_zero=True)
         self.epsilon = positive_number("epsilon", epsilon)
