@@ -179,6 +179,9 @@ def test_upload_layers_backprop_view_and_surface(page, tmp_path):
     wait_until(page, "window.playground.settings.act[2] === 'relu'")
     page.wait_for_selector("[data-testid=link-3-2-1]", state="attached")     # 3 units -> 2 classes
     assert "layers=4,2,3" in page.url and "act=tanh,tanh,relu" in page.url
+    page.get_by_test_id("l1").select_option("0.001")
+    wait_until(page, "window.playground.settings.l1 === 0.001")
+    assert "l1=0.001" in page.url
     for _ in range(5):
         page.get_by_test_id("step").click()
     expect_epoch(page, "5")

@@ -80,13 +80,14 @@ def test_blog_preset_steps_are_fit_epochs_and_the_model_exports(server, tmp_path
 
 def test_code_export_runs_and_reproduces_the_weights(server, tmp_path, monkeypatch):
     settings = {"dataset": "spirals", "classes": 3, "layers": [6, 5], "act": ["relu", "tanh"], "opt": "adam",
-                "lr": 0.01, "l2": 0.001, "dropout": 0.1, "bn": True, "features": ["x1", "x2", "sin_x1"],
+                "lr": 0.01, "l1": 0.003, "l2": 0.001, "dropout": 0.1, "bn": True, "features": ["x1", "x2", "sin_x1"],
                 "samples": 120, "batch": 16}
     key, _ = new_session(server, settings)
     for _ in range(3):
         call(server, "POST", f"/api/session/{key}/command", {"action": "step"})
     status, _, code = request(server, "GET", f"/api/code.py?session={key}")
     assert status == 200 and b"sn.Sequential(" in code and b"net.fit(" in code
+    assert b"weight_decay=0.001, l1=0.003)" in code                   # L2 and L1, both in the optimizer
     monkeypatch.chdir(tmp_path)
     namespace = {}
     exec(compile(code.decode(), "playground_run.py", "exec"), namespace)          # it runs, and saves
@@ -192,7 +193,7 @@ def test_sizes_past_the_limits_get_413(server):
     (b"{not json", "malformed JSON"), (b"\xff\xfe", "malformed JSON"), (b"[1, 2]", "JSON object"),
     (b'{"layers": [4, 99]}', "layers[1]"), (b'{"lr": "fast"}', "lr must be"), (b'{"colour": 1}', "unknown setting"),
     (b'{"layers": [1, 1, 1, 1, 1, 1, 1, 1, 1]}', "layers must be"), (b'{"opt": "rmsprop", "l2": 0.1}', "weight_decay"),
-    (b'{"dataset": "csv"}', "upload"),
+    (b'{"dataset": "csv"}', "upload"), (b'{"l1": -0.1}', "l1 must be"),
 ])
 def test_malformed_json_gets_400_with_a_message(server, body, fragment):
     status, _, answer = request(server, "POST", "/api/session", body)
@@ -259,3 +260,15 @@ def test_ctrl_c_stops_the_command_with_a_line():
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert (process.returncode, out, err) == (0, "scratchnn playground: stopped\n", "")
+
+
+def test_l1_trains_as_fit_with_the_optimizers_l1():
+    plain, with_l1 = Session({"samples": 60, "batch": 0}), Session({"samples": 60, "batch": 0, "l1": 0.1})
+    assert with_l1.optimizer.l1 == 0.1 and plain.optimizer.l1 == 0.0
+    plain.train(5)
+    with_l1.train(5)
+    reference = Session({"samples": 60, "batch": 0})
+    reference.net.fit(reference.data["inputs_train"], reference.y_train, loss=reference.loss,
+                      optimizer=sn.SGD(learning_rate=0.03, l1=0.1), epochs=5, **reference.fit_options)
+    np.testing.assert_array_equal(with_l1.net.flat_parameter.value, reference.net.flat_parameter.value)
+    assert not np.array_equal(with_l1.net.flat_parameter.value, plain.net.flat_parameter.value)

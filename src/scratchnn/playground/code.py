@@ -89,6 +89,7 @@ def _network_lines(settings):
     body = ",\n    ".join(layers)
     loss = "sn.MSE()" if settings["problem"] == "regression" else "sn.CrossEntropy()"
     decay = f", weight_decay={settings['l2']!r}" if settings["l2"] and settings["opt"] in config.DECAYING else ""
+    decay += f", l1={settings['l1']!r}" if settings["l1"] else ""
     optimizer = f"sn.{OPTIMIZERS[settings['opt']].__name__}(learning_rate={settings['lr']!r}{decay})"
     return [f"net = sn.Sequential(\n    {body},\n    seed={settings['seed']}, dtype=np.float64)",
             f"loss, optimizer = {loss}, {optimizer}"]

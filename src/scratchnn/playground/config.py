@@ -9,7 +9,7 @@ naming the key, for anything else; nothing is built before every key is checked.
   sigmoid, U[0, 1) weights after ``np.random.seed(seed)``, squared error summed over the
   four XOR rows, SGD at 0.1, full batch, no shuffling; one epoch is one step.
 - anything else: a toy data set or an uploaded CSV, input features, hidden layers with an
-  activation each, Dropout, BatchNorm, an optimizer and L2 decay, as `DEFAULTS` lists.
+  activation each, Dropout, BatchNorm, an optimizer, L1 and L2, as `DEFAULTS` lists.
 """
 
 import numpy as np
@@ -48,7 +48,7 @@ FEATURE_CODE = {"x1": "x1", "x2": "x2", "x1^2": "x1 * x1", "x2^2": "x2 * x2", "x
 DEFAULTS = {
     "preset": "", "seed": 0, "dataset": "circles", "samples": 400, "noise": 0.1, "ratio": 0.5,
     "classes": 2, "batch": 10, "features": ["x1", "x2"], "layers": [4, 2], "act": ["tanh", "tanh"],
-    "lr": 0.03, "opt": "sgd", "l2": 0.0, "dropout": 0.0, "bn": False, "epochs": 0,
+    "lr": 0.03, "opt": "sgd", "l1": 0.0, "l2": 0.0, "dropout": 0.0, "bn": False, "epochs": 0,
     "problem": "classification", "plot": [0, 1],
 }
 
@@ -68,7 +68,7 @@ def check_settings(raw):
     s["preset"] = _choice("preset", s["preset"], ("", "blog"))
     if s["preset"] == "blog":
         s.update(dataset="xor4", layers=[BLOG["hidden"]], act=["sigmoid"], lr=BLOG["learning_rate"],
-                 opt="sgd", l2=0.0, dropout=0.0, bn=False, batch=0, features=["x1", "x2"],
+                 opt="sgd", l1=0.0, l2=0.0, dropout=0.0, bn=False, batch=0, features=["x1", "x2"],
                  problem="classification", classes=2)
         s["epochs"] = _int("epochs", s["epochs"], 0, 10**7)
         return s
@@ -81,6 +81,7 @@ def check_settings(raw):
     s["classes"] = _int("classes", s["classes"], 2, MAX_CLASSES)
     s["batch"] = _int("batch", s["batch"], 0, 10**6)
     s["lr"] = _number("lr", s["lr"], 1e-6, 10.0)
+    s["l1"] = _number("l1", s["l1"], 0.0, 1.0)
     s["l2"] = _number("l2", s["l2"], 0.0, 1.0)
     s["dropout"] = _number("dropout", s["dropout"], 0.0, 0.9)
     s["epochs"] = _int("epochs", s["epochs"], 0, 10**7)
@@ -209,8 +210,11 @@ def build(settings, n_inputs, outputs, standardize_from=None):
 
 
 def optimizer(settings):
-    """The optimizer the settings name, at their learning rate, with L2 decay when set."""
+    """The optimizer the settings name, at their learning rate, with L1 (any optimizer's ``l1``)
+    and L2 decay (``weight_decay``) when set."""
     options = {"weight_decay": settings["l2"]} if settings["opt"] in DECAYING and settings["l2"] else {}
+    if settings["l1"]:
+        options["l1"] = settings["l1"]
     return OPTIMIZERS[settings["opt"]](learning_rate=settings["lr"], **options)
 
 

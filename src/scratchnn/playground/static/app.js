@@ -4,7 +4,7 @@
 "use strict";
 
 const LISTS = { features: String, layers: Number, act: String, plot: Number };
-const NUMBERS = ["seed", "samples", "noise", "ratio", "classes", "batch", "lr", "l2", "dropout", "epochs"];
+const NUMBERS = ["seed", "samples", "noise", "ratio", "classes", "batch", "lr", "l1", "l2", "dropout", "epochs"];
 const DATASETS = [["circles", "circle"], ["xor", "XOR"], ["gaussians", "gaussians"], ["spirals", "spirals"],
                   ["moons", "moons"], ["plane", "plane (regression)"], ["bumps", "bumps (regression)"],
                   ["xor4", "the blog's 4 points"], ["csv", "your CSV"]];
@@ -39,7 +39,7 @@ function fromQuery(search) {
 function toQuery(s) {
   if (s.preset === "blog") return `?preset=blog&seed=${s.seed}` + (s.epochs ? `&epochs=${s.epochs}` : "");
   const keys = ["dataset", "seed", "samples", "noise", "ratio", "classes", "batch", "features", "layers", "act",
-                "lr", "opt", "l2", "dropout", "bn", "epochs", "problem", "plot"];
+                "lr", "opt", "l1", "l2", "dropout", "bn", "epochs", "problem", "plot"];
   return "?" + keys.map(key => {
     const value = s[key];
     return `${key}=${Array.isArray(value) ? value.join(",") : typeof value === "boolean" ? (value ? 1 : 0) : value}`;
@@ -98,7 +98,7 @@ function configure(changes) {                          // any control: new setti
 
 function clean(settings) {                             // what the server takes (no derived keys)
   const keys = ["preset", "seed", "dataset", "samples", "noise", "ratio", "classes", "batch", "features", "layers",
-                "act", "lr", "opt", "l2", "dropout", "bn", "epochs", "problem", "plot"];
+                "act", "lr", "opt", "l1", "l2", "dropout", "bn", "epochs", "problem", "plot"];
   const out = {};
   for (const key of keys) if (key in settings) out[key] = settings[key];
   if (out.preset === "blog") return { preset: "blog", seed: out.seed, epochs: out.epochs };
@@ -195,7 +195,7 @@ function showSettings() {
   document.querySelectorAll("#features button").forEach(button =>
     button.classList.toggle("on", s.features.includes(button.dataset.name)));
   $("features").classList.toggle("off", s.dataset === "csv");
-  for (const key of ["lr", "opt", "l2", "problem", "classes", "samples", "dropout"]) setValue($(key), s[key]);
+  for (const key of ["lr", "opt", "l1", "l2", "problem", "classes", "samples", "dropout"]) setValue($(key), s[key]);
   $("budget").value = s.epochs; $("seed").value = s.seed; $("bn").checked = s.bn;
   $("ratio").value = Math.round(s.ratio * 100); $("ratio-value").textContent = `${Math.round(s.ratio * 100)}%`;
   $("noise").value = Math.round(s.noise * 100); $("noise-value").textContent = s.noise.toFixed(2);
@@ -233,6 +233,7 @@ function layerControls(s) {
 function wire() {
   options($("lr"), [0.00001, 0.0001, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1, 3, 10]);
   options($("opt"), OPTIMIZERS);
+  options($("l1"), [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1]);
   options($("l2"), [0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1]);
   options($("classes"), [2, 3, 4, 5, 6, 7, 8]);
   options($("samples"), [100, 200, 400, 800, 1000, 2000]);
@@ -259,6 +260,7 @@ function wire() {
   const number = id => Number($(id).value);
   $("lr").onchange = () => configure({ lr: number("lr") });
   $("opt").onchange = () => configure({ opt: $("opt").value, l2: ["sgd", "adam", "adamw"].includes($("opt").value) ? page.settings.l2 : 0 });
+  $("l1").onchange = () => configure({ l1: number("l1") });
   $("l2").onchange = () => configure({ l2: number("l2") });
   $("problem").onchange = () => configure({ problem: $("problem").value });
   $("classes").onchange = () => configure({ classes: number("classes") });
