@@ -272,3 +272,24 @@ def test_l1_trains_as_fit_with_the_optimizers_l1():
                       optimizer=sn.SGD(learning_rate=0.03, l1=0.1), epochs=5, **reference.fit_options)
     np.testing.assert_array_equal(with_l1.net.flat_parameter.value, reference.net.flat_parameter.value)
     assert not np.array_equal(with_l1.net.flat_parameter.value, plain.net.flat_parameter.value)
+
+
+def test_a_page_that_goes_away_stops_its_session(server):
+    """The page's event stream breaks (the tab closed without a word): the server notices at
+    its next frame and forgets the session, which trains no more."""
+    key, _ = new_session(server, {"preset": "blog", "seed": 0})
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=60)
+    connection.request("GET", f"/api/session/{key}/events")
+    stream = connection.getresponse()
+    call(server, "POST", f"/api/session/{key}/command", {"action": "play"})
+    while not stream.fp.readline().startswith(b"data: "):      # it plays
+        pass
+    session = server.sessions[key]
+    stream.close()
+    connection.close()
+    for _ in range(6000):                                       # a hang guard, not a speed test
+        if key not in server.sessions:
+            break
+        threading.Event().wait(0.01)
+    assert key not in server.sessions and session.closed and not session.playing
+    assert request(server, "POST", f"/api/session/{key}/command", {"action": "step"})[0] == 404
