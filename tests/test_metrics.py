@@ -63,3 +63,21 @@ def test_regression_scores_against_their_definitions():
     assert scores["r2"] == pytest.approx(1 - 1.5 / 10.0)      # Σ(y − ȳ)² = 4 + 1 + 1 + 4 (ȳ = 3)
     assert regression_scores(y, y)["r2"] == 1.0
     assert regression_scores(np.full((3, 1), 2.0), np.full((3, 1), 2.0))["r2"] == 1.0   # constant, exact
+
+
+def test_accuracy_of_a_sequence_model_is_the_fraction_of_right_steps():
+    outputs = np.zeros((2, 3, 4))                         # (N, T, C)
+    outputs[0, :, 1] = 1.0                                # sample 0 predicts 1, 1, 1
+    outputs[1, :, 2] = 1.0                                # sample 1 predicts 2, 2, 2
+    labels = np.array([[1, 1, 0], [2, 3, 3]])             # (N, T): right 2 of 3, and 1 of 3
+    assert predicted_classes(outputs).tolist() == [[1, 1, 1], [2, 2, 2]]
+    assert accuracy_sum(labels, outputs) == pytest.approx(2 / 3 + 1 / 3)
+    one_hot = np.eye(4)[labels]                           # (N, T, C) targets: the same classes
+    assert accuracy_sum(one_hot, outputs) == pytest.approx(1.0)
+
+
+def test_rows_keep_their_accuracy_rules():
+    outputs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]])
+    assert accuracy_sum(np.array([1, 0, 0]), outputs) == 2.0
+    assert accuracy_sum(np.array([[0, 1], [1, 0], [1, 0]]), outputs) == 2.0
+    assert accuracy_sum(np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]])) == 1.0

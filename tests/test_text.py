@@ -275,3 +275,16 @@ def test_fortunes_example_quick(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "40,000 characters from 1 file" in done.stdout and "transformer: " in done.stdout
     assert os.path.getsize(tmp_path / "text_fortunes_loss.png") > 10_000
+
+
+def test_a_sequence_model_fits_with_validation_split_and_accuracy_and_predicts_classes():
+    rng = np.random.default_rng(0)
+    X = rng.integers(0, 5, size=(40, 6))
+    y = X.copy()                                          # copy each token: per-step labels (N, T)
+    net = sn.Sequential(sn.Embedding(5, 8), sn.Dense(8, 5), seed=0, dtype=np.float64)
+    history = net.fit(X, y, loss="cross_entropy", optimizer=sn.Adam(0.05), epochs=30, batch_size=8,
+                      validation_split=0.25, metrics=["accuracy"], verbose=0)
+    assert 0.0 <= min(history.history["val_accuracy"]) and max(history.history["accuracy"]) <= 1.0
+    assert history.history["val_accuracy"][-1] == 1.0     # a fraction of steps, learnt exactly
+    assert net.predict_classes(X).shape == (40, 6)
+    assert (net.predict_classes(X) == X).all()

@@ -13,26 +13,31 @@ from ._checks import describe, positive_int
 
 
 def predicted_classes(outputs, threshold=0.5):
-    """Class indices from outputs: argmax over columns, or ``output > threshold`` for a single
-    output column (probabilities: threshold 0.5; logits: 0)."""
-    if outputs.ndim == 2 and outputs.shape[1] > 1:
-        return outputs.argmax(axis=1)
-    return (outputs.reshape(len(outputs)) > threshold).astype(np.intp)
+    """Class indices from outputs: argmax over the last axis (one class per row, or per step of
+    a sequence's (N, T, C) outputs), or ``output > threshold`` for a single output column
+    (probabilities: threshold 0.5; logits: 0)."""
+    if outputs.ndim >= 2 and outputs.shape[-1] > 1:
+        return outputs.argmax(axis=-1)
+    return (outputs.reshape(outputs.shape[:-1] if outputs.ndim >= 2 else outputs.shape) > threshold).astype(np.intp)
 
 
-def true_classes(targets):
-    """Class indices from targets: integer labels as they are, one-hot rows by argmax,
-    a single 0/1 column rounded."""
-    if targets.ndim == 1:
+def true_classes(targets, outputs=None):
+    """Class indices from targets: integer labels as they are (one per row, or one per step,
+    (N, T), for a sequence's (N, T, C) outputs), one-hot or probability rows by argmax over the
+    last axis, a single 0/1 column rounded."""
+    if targets.ndim == 1 or (outputs is not None and targets.ndim == outputs.ndim - 1):
         return targets.astype(np.intp)
-    if targets.shape[1] > 1:
-        return targets.argmax(axis=1)
-    return np.rint(targets.reshape(len(targets))).astype(np.intp)
+    if targets.shape[-1] > 1:
+        return targets.argmax(axis=-1)
+    return np.rint(targets.reshape(targets.shape[:-1])).astype(np.intp)
 
 
 def accuracy_sum(targets, outputs, threshold=0.5):
-    """Number of samples whose predicted class equals the true class."""
-    return float(np.sum(predicted_classes(outputs, threshold) == true_classes(targets)))
+    """Σ over samples of the fraction of the sample's predictions that are right: the number of
+    rows whose predicted class is the true class, or for sequences ((N, T, C) outputs, (N, T)
+    labels) each sample's fraction of right steps, so that the epoch's mean is per step."""
+    right = predicted_classes(outputs, threshold) == true_classes(targets, outputs)
+    return float(right.reshape(len(right), -1).mean(axis=1).sum())
 
 
 def _difference(targets, outputs):

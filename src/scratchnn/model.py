@@ -276,13 +276,13 @@ class Sequential:
         return training.evaluate(self, X, y, loss=loss, metrics=metrics, batch_size=batch_size)
 
     def predict_classes(self, X, batch_size=None):
-        """Predicted class for each row: argmax of the outputs (or output > 0.5 for a single
-        output column), mapped to ``self.classes`` when the model has class names (ValueError
+        """Predicted class for each row (each step of a sequence model's (N, T, C) outputs):
+        argmax of the outputs (or output > 0.5 for a single output column), mapped to ``self.classes`` when the model has class names (ValueError
         if their number does not fit the outputs)."""
         outputs = self.predict(X, batch_size=batch_size)
         if self.classes is None:
             return predicted_classes(outputs)
-        self._check_classes(self.classes, outputs.shape[1] if outputs.ndim == 2 else None)
+        self._check_classes(self.classes, outputs.shape[-1] if outputs.ndim >= 2 else None)
         return np.asarray(self.classes)[predicted_classes(outputs)]
 
     def summary(self, file=None, input_shape=None):

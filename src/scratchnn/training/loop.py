@@ -277,8 +277,10 @@ def _split(X, y, fraction, loss, rng):
 
 
 def _class_labels(y, loss):
-    if isinstance(loss, CrossEntropy):
-        return y if y.ndim == 1 else y.argmax(axis=1)
+    if isinstance(loss, CrossEntropy):         # labels, or probability rows; (N, T) labels of a
+        if y.ndim == 1:                          # sequence have no one class to stratify by
+            return y
+        return y.argmax(axis=1) if y.ndim == 2 and np.issubdtype(y.dtype, np.floating) else None
     if isinstance(loss, BinaryCrossEntropy) and y.ndim == 2 and y.shape[1] == 1:
         return np.rint(y[:, 0]).astype(np.intp)
     return None
