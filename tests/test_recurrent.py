@@ -218,3 +218,40 @@ def test_two_threads_train_as_one():
                 batch_size=64, verbose=0, threads=threads)
         weights.append(net.flat_parameter.value.copy())
     np.testing.assert_allclose(weights[1], weights[0], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_compiled_backward_step_gives_the_numpy_twins_bits(dtype):
+    pytest.importorskip("numba")
+    from scratchnn.kernels.recurrent import lstm_step_backward
+    from scratchnn.nn.lstm import _step_backward
+
+    rng = np.random.default_rng(3)
+    grad_h, carry_h, carry_c, c_previous, tanh_c = (rng.standard_normal((5, 7)).astype(dtype) for _ in range(5))
+    gate = rng.random((5, 28)).astype(dtype)
+    outputs = []
+    for step in (lstm_step_backward, _step_backward):
+        carry, delta = carry_c.copy(), np.empty_like(gate)
+        step(grad_h, carry_h, carry, gate, c_previous, tanh_c, delta, dtype(1))
+        outputs.append((carry, delta))
+    for compiled, plain in zip(*outputs):
+        assert compiled.dtype == dtype and compiled.tobytes() == plain.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_fused_and_numpy_train_alike(dtype):
+    x = np.random.default_rng(4).standard_normal((3, 6, 4)).astype(dtype)
+    results = []
+    for fused in (False, "auto"):
+        layer = LSTM(4, 5, num_layers=2, bidirectional=True, fused=fused)
+        layer.build(np.random.default_rng(0), dtype)
+        y = layer.forward(x)
+        grad_x = layer.backward(np.cos(y))
+        results.append((y, grad_x, *[p.grad.copy() for p in layer.parameters()]))
+    for fused, plain in zip(*results):
+        np.testing.assert_array_equal(fused, plain)
+
+
+def test_lstm_fused_argument():
+    with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
+        LSTM(2, 3, fused="yes")

@@ -3,7 +3,8 @@
 
 import numpy as np
 
-from .activations import sigmoid
+from .. import kernels
+from ..kernels import recurrent as compiled
 from .recurrent import _Recurrent
 
 
@@ -29,46 +30,66 @@ class LSTM(_Recurrent):
 
     gates = 4
 
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False, return_sequences=True,
+                 fused="auto"):
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, return_sequences)
+        self.fused = kernels.check_option(fused)
+
     def run(self, projected, w_hh, b_hh):
-        batch, steps, _ = projected.shape
+        steps, batch, G = projected.shape
         H = self.hidden_size
+        # σ(a) = (1 + tanh(a/2)) / 2: one tanh pass gives all four gates. Halving the σ blocks'
+        # rows of W_hh and of the projections (exact: a power of two) gives a/2 from the products.
+        half = np.where(np.arange(G) // H == 2, 1.0, 0.5).astype(projected.dtype)   # 1/2, 1/2, 1, 1/2
         projected += b_hh                                   # W_ih x_t + b_ih + b_hh, for every t
+        projected *= half
+        w_hh_half = (w_hh * half[:, None]).T                # (W_hh, its σ rows halved)ᵀ: (H, 4H)
         h = np.zeros((batch, H), dtype=projected.dtype)     # h_{-1} = 0
-        c = np.zeros((batch, H), dtype=projected.dtype)     # c_{-1} = 0
-        states, cells, gates = np.empty((batch, steps, H), h.dtype), np.empty((batch, steps, H), h.dtype), \
-            np.empty_like(projected)
+        states, cells, tanh_cells = (np.empty((steps, batch, H), h.dtype) for _ in range(3))
+        gates, recurrent, product = projected, np.empty((batch, G), h.dtype), np.empty((batch, H), h.dtype)
+        # (gates written over the projections: preallocated buffers and out=, no array per step)
         for t in range(steps):
-            a = projected[:, t] + h @ w_hh.T                # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
-            gate = gates[:, t]                              # i, f, g, o side by side
-            gate[:, :2 * H] = sigmoid(a[:, :2 * H])         # i_t = σ(a_i), f_t = σ(a_f)
-            gate[:, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])   # g_t = tanh(a_g)
-            gate[:, 3 * H:] = sigmoid(a[:, 3 * H:])         # o_t = σ(a_o)
+            gate = gates[t]                                 # i, f, g, o side by side
+            np.matmul(h, w_hh_half, out=recurrent)          # W_hh h_{t-1} (σ blocks halved)
+            gate += recurrent                               # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh (a/2 for σ)
+            np.tanh(gate, out=gate)                         # g_t = tanh(a_g); tanh(a/2) in the σ blocks
+            for block in (gate[:, :2 * H], gate[:, 3 * H:]):
+                block *= 0.5                                # i_t, f_t, o_t = σ(a) = (1 + tanh(a/2)) / 2
+                block += 0.5
             i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
-            c = f * c + i * g                               # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
-            h = o * np.tanh(c)                              # h_t = o_t ⊙ tanh(c_t)
-            states[:, t], cells[:, t] = h, c
-        return states, (gates, cells)
+            c = np.multiply(f, cells[t - 1], out=cells[t]) if t > 0 else np.multiply(f, 0, out=cells[t])
+            c += np.multiply(i, g, out=product)             # c_t = f_t ⊙ c_{t-1} + i_t ⊙ g_t
+            np.tanh(c, out=tanh_cells[t])
+            h = np.multiply(o, tanh_cells[t], out=states[t])    # h_t = o_t ⊙ tanh(c_t)
+        return states, (gates, cells, tanh_cells)
 
     def backprop(self, grad_h, h, cache, w_hh):
-        gates, cells = cache
-        batch, steps, H = h.shape
+        gates, cells, tanh_cells = cache
+        steps, batch, H = h.shape
         delta = np.empty_like(gates)                        # δ_t = dL/da_t, blocks i, f, g, o
         carry_h = np.zeros((batch, H), dtype=h.dtype)       # dL/dh_t through step t+1 (0 after T-1)
         carry_c = np.zeros((batch, H), dtype=h.dtype)       # dL/dc_t through step t+1
         zeros = np.zeros((batch, H), dtype=h.dtype)
+        step = compiled.lstm_step_backward if kernels.use_compiled(self.fused, gates) else _step_backward
+        one = h.dtype.type(1)
         for t in reversed(range(steps)):
-            gate = gates[:, t]
-            i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
-            c_previous = cells[:, t - 1] if t > 0 else zeros
-            tanh_c = np.tanh(cells[:, t])
-            grad = grad_h[:, t] + carry_h                   # dL/dh_t = ∂L/∂y_t + δ_{t+1} W_hh
-            # dL/dc_t = what c_{t+1} sends back + dL/dh_t · o_t · (1 − tanh² c_t)
-            grad_c = carry_c + grad * o * (1 - tanh_c * tanh_c)
-            d = delta[:, t]
-            d[:, :H] = grad_c * g * i * (1 - i)             # dL/da_i = dL/dc_t · g_t · σ'(a_i), σ' = σ(1 − σ)
-            d[:, H:2 * H] = grad_c * c_previous * f * (1 - f)     # dL/da_f = dL/dc_t · c_{t-1} · σ'(a_f)
-            d[:, 2 * H:3 * H] = grad_c * i * (1 - g * g)    # dL/da_g = dL/dc_t · i_t · (1 − g_t²)
-            d[:, 3 * H:] = grad * tanh_c * o * (1 - o)      # dL/da_o = dL/dh_t · tanh(c_t) · σ'(a_o)
-            carry_c = grad_c * f                            # dL/dc_{t-1} (through c_t) = dL/dc_t · f_t
-            carry_h = d @ w_hh                              # dL/dh_{t-1} (through a_t) = δ_t W_hh
+            step(grad_h[t], carry_h, carry_c, gates[t], cells[t - 1] if t > 0 else zeros, tanh_cells[t],
+                 delta[t], one)                             # δ_t, and carry_c = dL/dc_{t-1} (through c_t)
+            np.matmul(delta[t], w_hh, out=carry_h)          # dL/dh_{t-1} (through a_t) = δ_t W_hh
         return delta, delta                                 # the input and hidden parts share a_t
+
+
+def _step_backward(grad_h, carry_h, carry_c, gate, c_previous, tanh_c, d, one):
+    """One step of backpropagation through time in NumPy, the twin of the compiled
+    `scratchnn.kernels.recurrent.lstm_step_backward` (the same operations in the same order):
+    writes δ_t into `d` and dL/dc_{t-1} (through c_t) over `carry_c`; `one` is 1 in the dtype."""
+    H = carry_c.shape[1]
+    i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
+    grad = grad_h + carry_h                                 # dL/dh_t = ∂L/∂y_t + δ_{t+1} W_hh
+    # dL/dc_t = what c_{t+1} sends back + dL/dh_t · o_t · (1 − tanh² c_t)
+    grad_c = carry_c + grad * o * (one - tanh_c * tanh_c)
+    d[:, :H] = grad_c * g * i * (one - i)                     # dL/da_i = dL/dc_t · g_t · σ'(a_i), σ' = σ(1 − σ)
+    d[:, H:2 * H] = grad_c * c_previous * f * (one - f)       # dL/da_f = dL/dc_t · c_{t-1} · σ'(a_f)
+    d[:, 2 * H:3 * H] = grad_c * i * (one - g * g)            # dL/da_g = dL/dc_t · i_t · (1 − g_t²)
+    d[:, 3 * H:] = grad * tanh_c * o * (one - o)              # dL/da_o = dL/dh_t · tanh(c_t) · σ'(a_o)
+    np.multiply(grad_c, f, out=carry_c)                     # dL/dc_{t-1} (through c_t) = dL/dc_t · f_t

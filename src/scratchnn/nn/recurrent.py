@@ -35,11 +35,13 @@ class _Recurrent(Layer):
 
     A subclass sets ``gates`` (G, the blocks of H rows its weights stack) and writes the cell
     for one direction of one layer: ``run(projected, w_hh, b_hh)`` gets the input part of the
-    pre-activations for every step, projected = x W_ihᵀ + b_ih (N, T, G·H), and returns the
-    hidden states h (N, T, H) and what its backward needs; ``backprop(grad_h, h, cache, w_hh)``
-    gets dL/dh (N, T, H) from the layer's output and returns two (N, T, G·H) arrays: dL/d of
+    pre-activations for every step, projected = x W_ihᵀ + b_ih (T, N, G·H), and returns the
+    hidden states h (T, N, H) and what its backward needs; ``backprop(grad_h, h, cache, w_hh)``
+    gets dL/dh (T, N, H) from the layer's output and returns two (T, N, G·H) arrays: dL/d of
     the input part of the pre-activations, and of the hidden part (the same array except in
-    the GRU).
+    the GRU). Inside a cell the arrays are time-major, (T, N, ...), so that each step's
+    slice [t] is one contiguous block (the step loop's products and elementwise passes
+    run on contiguous memory); the layer's input and output stay batch-first.
     """
 
     gates = 1
@@ -116,11 +118,11 @@ class _Recurrent(Layer):
 
     def _run_cell(self, inputs, w_ih, w_hh, b_ih, b_hh):
         batch, steps, width = inputs.shape
-        rows = inputs.reshape(batch * steps, width)                    # (a copy when reversed)
-        projected = (rows @ w_ih.T + b_ih).reshape(batch, steps, -1)   # W_ih x_t + b_ih, all t at once
-        h, cache = self.run(projected, w_hh, b_hh)
+        rows = inputs.transpose(1, 0, 2).reshape(steps * batch, width)   # x_t for every (t, n), time-major
+        projected = (rows @ w_ih.T + b_ih).reshape(steps, batch, -1)     # W_ih x_t + b_ih, all t at once
+        h, cache = self.run(projected, w_hh, b_hh)                       # h (T, N, H)
         self.saved.append((rows, h, cache))
-        return h
+        return h.transpose(1, 0, 2)                                      # batch-first again (a view)
 
     def _final_states(self, outputs):
         hidden = self.hidden_size
@@ -161,19 +163,20 @@ class _Recurrent(Layer):
     def _backprop_cell(self, grad_h, cell, needs_input):
         w_ih, w_hh, b_ih, b_hh = self.cells[cell]
         rows, h, cache = self.saved[cell]
-        batch, steps, hidden = h.shape
-        grad_x_part, grad_h_part = self.backprop(np.ascontiguousarray(grad_h), h, cache, w_hh.value)
-        previous = np.zeros_like(h)
-        previous[:, 1:] = h[:, :-1]                                    # h_{t-1}, with h_{-1} = 0
-        grad_x_part = grad_x_part.reshape(batch * steps, -1)           # δ_t for every (n, t), as rows
-        grad_h_part = grad_h_part.reshape(batch * steps, -1)
+        steps, batch, hidden = h.shape
+        grad_h = np.ascontiguousarray(grad_h.transpose(1, 0, 2))       # time-major (T, N, H), as h
+        grad_x_part, grad_h_part = self.backprop(grad_h, h, cache, w_hh.value)
+        grad_x_part = grad_x_part.reshape(steps * batch, -1)           # δ_t for every (t, n), as rows
+        grad_h_part = grad_h_part.reshape(steps, batch, -1)
         w_ih.grad += grad_x_part.T @ rows                              # dL/dW_ih = Σ_t δ_tᵀ x_t
         b_ih.grad += grad_x_part.sum(axis=0)                           # dL/db_ih = Σ_t δ_t
-        w_hh.grad += grad_h_part.T @ previous.reshape(batch * steps, hidden)   # dL/dW_hh = Σ_t δ_tᵀ h_{t-1}
-        b_hh.grad += grad_h_part.sum(axis=0)                           # dL/db_hh = Σ_t δ_t
+        # dL/dW_hh = Σ_t δ_tᵀ h_{t-1}, for t >= 1 (h_{-1} = 0 adds nothing): steps 1..T-1 of δ
+        # against steps 0..T-2 of h, both contiguous blocks of rows in the time-major layout
+        w_hh.grad += grad_h_part[1:].reshape(-1, grad_h_part.shape[2]).T @ h[:-1].reshape(-1, hidden)
+        b_hh.grad += grad_h_part.reshape(steps * batch, -1).sum(axis=0)   # dL/db_hh = Σ_t δ_t
         if not needs_input:
             return None
-        return (grad_x_part @ w_ih.value).reshape(batch, steps, -1)    # dL/dx_t = δ_t W_ih
+        return (grad_x_part @ w_ih.value).reshape(steps, batch, -1).transpose(1, 0, 2)   # dL/dx_t = δ_t W_ih
 
     def get_config(self):
         return {"input_size": self.input_size, "hidden_size": self.hidden_size, "num_layers": self.num_layers,
@@ -204,27 +207,27 @@ class RNN(_Recurrent):
         self.nonlinearity = one_of("nonlinearity", nonlinearity, ("tanh", "relu"))
 
     def run(self, projected, w_hh, b_hh):
-        batch, steps, hidden = projected.shape
+        steps, batch, hidden = projected.shape
         projected += b_hh                                   # W_ih x_t + b_ih + b_hh, for every t
         h = np.zeros((batch, hidden), dtype=projected.dtype)      # h_{-1} = 0
         states = np.empty_like(projected)
         for t in range(steps):
-            a = projected[:, t] + h @ w_hh.T                # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
+            a = projected[t] + h @ w_hh.T                   # a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh
             h = np.tanh(a) if self.nonlinearity == "tanh" else np.maximum(a, 0)   # h_t = tanh(a_t) or relu(a_t)
-            states[:, t] = h
+            states[t] = h
         return states, None
 
     def backprop(self, grad_h, h, cache, w_hh):
-        batch, steps, hidden = h.shape
+        steps, batch, hidden = h.shape
         delta = np.empty_like(h)
         carry = np.zeros((batch, hidden), dtype=h.dtype)    # dL/dh_t through h_{t+1}; none after T-1
         for t in reversed(range(steps)):
-            grad = grad_h[:, t] + carry                     # dL/dh_t = ∂L/∂y_t + δ_{t+1} W_hh
+            grad = grad_h[t] + carry                        # dL/dh_t = ∂L/∂y_t + δ_{t+1} W_hh
             if self.nonlinearity == "tanh":
-                delta[:, t] = grad * (1 - h[:, t] * h[:, t])    # δ_t = dL/dh_t · (1 − h_t²)
+                delta[t] = grad * (1 - h[t] * h[t])         # δ_t = dL/dh_t · (1 − h_t²)
             else:
-                delta[:, t] = grad * (h[:, t] > 0)          # δ_t = dL/dh_t · [a_t > 0]
-            carry = delta[:, t] @ w_hh                      # dL/dh_{t-1} (through this step) = δ_t W_hh
+                delta[t] = grad * (h[t] > 0)                # δ_t = dL/dh_t · [a_t > 0]
+            carry = delta[t] @ w_hh                         # dL/dh_{t-1} (through this step) = δ_t W_hh
         return delta, delta                                 # the input and hidden parts share a_t
 
     def get_config(self):
