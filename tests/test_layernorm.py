@@ -134,3 +134,29 @@ def test_wrong_width_is_a_one_line_error_before_any_work():
         layer.forward(np.ones(4))                                  # no batch axis
     with pytest.raises(RuntimeError, match="not built"):
         sn.LayerNorm(4).forward(np.ones((2, 4)))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_compiled_layer_norm_equals_the_numpy_equations(dtype, tolerance, affine):
+    """fused="auto" runs one compiled pass per row (kernels/normalization.py), fused=False the
+    NumPy lines: the same to float rounding (the compiled sums add in order, NumPy's pairwise),
+    at ordinary and at huge inputs."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(5)
+    x = (rng.normal(2.0, 3.0, size=(4, 6, 16))).astype(dtype)
+    x[0, 0] *= 1e30 if dtype == np.float32 else 1e300
+    upstream = rng.normal(size=x.shape).astype(dtype)
+    gamma, beta = rng.normal(size=16), rng.normal(size=16)
+    results = []
+    for fused in (False, "auto"):
+        norm = sn.LayerNorm(16, elementwise_affine=affine, fused=fused)
+        norm.build(np.random.default_rng(0), dtype)
+        if affine:
+            norm.weight.value[...], norm.bias.value[...] = gamma, beta
+        y = norm.forward(x)
+        grads = [norm.backward(upstream)] + ([norm.weight.grad.copy(), norm.bias.grad.copy()] if affine else [])
+        results.append((y, *grads))
+    for plain, compiled in zip(*results):
+        assert compiled.dtype == plain.dtype
+        np.testing.assert_allclose(compiled, plain, rtol=tolerance, atol=tolerance * np.abs(plain).max())

@@ -3,6 +3,7 @@
 
 - `activations`: ReLU's gradient, GELU's erf;
 - `conv`: Conv2D's stride-1 im2col / col2im copies;
+- `normalization`: LayerNorm over the last axis, forward and backward;
 - `pooling`: 2x2 max pooling with stride 2, forward and backward;
 - `recurrent`: the LSTM's step of backpropagation through time;
 - `optim`: the Adam, SGD-momentum, RMSprop and Adagrad steps (and scikit-learn's Adam).

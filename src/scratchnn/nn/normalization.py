@@ -25,7 +25,9 @@ import numbers
 
 import numpy as np
 
+from .. import kernels
 from .._checks import boolean, describe, number_in_range, positive_int, positive_number
+from ..kernels import normalization as compiled
 from .base import LOCAL, Layer, not_built
 
 
@@ -177,6 +179,11 @@ class LayerNorm(Layer):
     At any finite input, nothing overflows: each sample is first divided by a power of two
     near its largest |x| (exact in floating point, and x̂ does not change when x is scaled).
 
+    ``fused="auto"`` (the default) runs forward and backward over one normalized axis as one
+    compiled pass per sample when Numba is installed (`scratchnn.kernels.normalization`; the
+    same equations, summed in order rather than pairwise: equal to float rounding); False
+    keeps the NumPy lines below. A runtime choice, not saved in the config.
+
     >>> norm = LayerNorm(4)
     >>> norm.build(np.random.default_rng(0), np.float64)
     >>> y = norm.forward(np.random.default_rng(1).normal(5.0, 2.0, size=(2, 3, 4)))
@@ -184,7 +191,8 @@ class LayerNorm(Layer):
     (True, True)
     """
 
-    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True):
+    def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, fused="auto"):
+        self.fused = kernels.check_option(fused)
         shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
         if not isinstance(shape, (list, tuple)) or not shape:
             raise TypeError(f"normalized_shape must be a positive int or a tuple of them, "
@@ -222,6 +230,9 @@ class LayerNorm(Layer):
             raise ValueError(f"LayerNorm expects an array, got {describe(x)}")
         self.output_shape(x.shape)
         self.axes = tuple(range(x.ndim - len(self.normalized_shape), x.ndim))    # the normalized axes
+        self.compiled = len(self.axes) == 1 and kernels.use_compiled(self.fused, x)
+        if self.compiled:                     # the same equations, one compiled pass per row
+            return self._forward_compiled(x)
         self.scale = _power_of_two_scale(x, self.axes)                # s: |x / s| < 2, s >= 1
         scaled = x / self.scale                                       # x / s (exact)
         centered = scaled - scaled.mean(axis=self.axes, keepdims=True)               # (x − μ) / s
@@ -233,7 +244,31 @@ class LayerNorm(Layer):
             return self.x_hat
         return self.x_hat * self.weight.value + self.bias.value       # y = γ x̂ + β
 
+    def _forward_compiled(self, x):
+        dtype, width = x.dtype.type, x.shape[-1]
+        rows = x.reshape(-1, width)
+        y, self.x_hat = np.empty_like(x), np.empty_like(x)
+        self.scale, self.inverse_std = np.empty(x.shape[:-1] + (1,), x.dtype), np.empty(x.shape[:-1] + (1,), x.dtype)
+        weight, bias = (self.weight.value, self.bias.value) if self.elementwise_affine else (None, None)
+        compiled.layer_norm_forward(rows, weight, bias, dtype(self.eps), dtype(width), dtype(1), y.reshape(-1, width),
+                                    self.x_hat.reshape(-1, width), self.scale.reshape(-1), self.inverse_std.reshape(-1))
+        return y if self.elementwise_affine else self.x_hat
+
+    def _backward_compiled(self, grad_output):
+        width = grad_output.shape[-1]
+        grad_output = np.ascontiguousarray(grad_output)
+        grad_input = np.empty_like(grad_output) if self.needs_input_grad else None
+        weight, grad_weight, grad_bias = ((self.weight.value, self.weight.grad, self.bias.grad)
+                                          if self.elementwise_affine else (None, None, None))
+        compiled.layer_norm_backward(grad_output.reshape(-1, width), self.x_hat.reshape(-1, width), weight,
+                                     self.scale.reshape(-1), self.inverse_std.reshape(-1),
+                                     grad_output.dtype.type(width), grad_weight, grad_bias,
+                                     None if grad_input is None else grad_input.reshape(-1, width))
+        return grad_input
+
     def backward(self, grad_output):
+        if self.compiled and grad_output.dtype == self.x_hat.dtype:
+            return self._backward_compiled(grad_output)
         if self.elementwise_affine:
             batch_axes = tuple(range(grad_output.ndim - len(self.normalized_shape)))
             self.bias.grad += grad_output.sum(axis=batch_axes)                       # dL/dβ = Σ dL/dy
