@@ -176,3 +176,13 @@ def test_wrong_input_shape_is_a_one_line_error_before_any_work(shape):
     assert all(np.array_equal(before[name], p.value) for name, p in layer.named_parameters().items())
     with pytest.raises(RuntimeError, match="not built"):
         sn.MultiHeadAttention(8, 2).forward(np.ones((1, 2, 8)))
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 64, 65])
+def test_row_max_by_halving_equals_numpys_max(width):
+    from scratchnn.nn.attention import _row_max
+
+    x = np.random.default_rng(width).normal(size=(2, 3, width))
+    x[0, 0, -1] = -np.inf
+    x[1, 2, 0] = np.nan
+    np.testing.assert_array_equal(_row_max(x), x.max(axis=-1, keepdims=True))

@@ -20,7 +20,6 @@ import math
 import numpy as np
 
 from .._checks import boolean, describe, positive_int
-from .activations import softmax
 from .base import Layer, not_built
 from .init import initialize
 
@@ -89,8 +88,8 @@ class MultiHeadAttention(Layer):
         scores = self.q @ self.k.swapaxes(-1, -2)                            # S = Q Kᵀ / √d,
         scores *= scale                                                      # scaled in place (T×T arrays are large)
         if self.causal:
-            scores[..., _future(steps)] = -np.inf                           # j > i: e^−∞ = 0 below
-        self.p = softmax(scores, axis=-1)                                    # P = softmax(S), max-subtracted
+            np.copyto(scores, -np.inf, where=_future(steps))               # j > i: e^−∞ = 0 below
+        self.p = _softmax_in_place(scores)                                   # P = softmax(S), max-subtracted
         heads_out = self.p @ self.v                                          # O = P V
         self.o = heads_out.transpose(0, 2, 1, 3).reshape(batch * steps, dim)  # heads side by side, as rows
         y = self.o @ self.out_proj_weight.value.T + self.out_proj_bias.value      # y = O W_outᵀ + b_out
@@ -104,14 +103,18 @@ class MultiHeadAttention(Layer):
         grad_o = grad_rows @ self.out_proj_weight.value                      # dL/dO = dy W_out
         grad_o = grad_o.reshape(batch, steps, self.heads, self.head_dim).transpose(0, 2, 1, 3)
         scale = 1.0 / math.sqrt(self.head_dim)
-        grad_v = self.p.swapaxes(-1, -2) @ grad_o                            # dL/dV = Pᵀ dL/dO
-        grad_p = grad_o @ self.v.swapaxes(-1, -2)                            # dL/dP = dL/dO Vᵀ
-        row_sums = (grad_p * self.p).sum(axis=-1, keepdims=True)             # r_i = Σ_j dL/dP_ij P_ij
-        grad_scores = self.p * (grad_p - row_sums)                           # dL/dS_ij = P_ij (dL/dP_ij − r_i)
-        grad_q = (grad_scores @ self.k) * scale                              # dL/dQ = dL/dS K / √d
-        grad_k = (grad_scores.swapaxes(-1, -2) @ self.q) * scale             # dL/dK = dL/dSᵀ Q / √d
-        grad_qkv = np.stack([grad_q, grad_k, grad_v])                        # (3, N, H, T, d)
-        grad_qkv = grad_qkv.transpose(1, 3, 0, 2, 4).reshape(batch * steps, 3 * dim)   # rows [dQ dK dV]
+        # dQ, dK, dV are written straight into the rows [dQ dK dV] (N·T, 3·dim), through views
+        # (N, H, T, d) of them: no stacking and transposing afterwards
+        grad_qkv = np.empty((batch * steps, 3 * dim), dtype=grad_o.dtype)
+        grad_q, grad_k, grad_v = self._split_heads(grad_qkv.reshape(batch, steps, 3 * dim))
+        np.matmul(self.p.swapaxes(-1, -2), grad_o, out=grad_v)              # dL/dV = Pᵀ dL/dO
+        grad_scores = grad_o @ self.v.swapaxes(-1, -2)                       # dL/dP = dL/dO Vᵀ, then in place:
+        row_sums = np.einsum("...ij,...ij->...i", grad_scores, self.p)[..., None]   # r_i = Σ_j dL/dP_ij P_ij
+        grad_scores -= row_sums
+        grad_scores *= self.p                                                # dL/dS_ij = P_ij (dL/dP_ij − r_i)
+        grad_scores *= scale                                                 # dL/dS / √d, used twice below
+        np.matmul(grad_scores, self.k, out=grad_q)                           # dL/dQ = dL/dS K / √d
+        np.matmul(grad_scores.swapaxes(-1, -2), self.q, out=grad_k)          # dL/dK = dL/dSᵀ Q / √d
         self.in_proj_weight.grad += grad_qkv.T @ self.x                     # dL/dW_in = Σ d[Q K V]ᵀ x
         self.in_proj_bias.grad += grad_qkv.sum(axis=0)                       # dL/db_in = Σ d[Q K V]
         if not self.needs_input_grad:
@@ -124,6 +127,29 @@ class MultiHeadAttention(Layer):
         batch, steps, _ = qkv.shape
         heads = qkv.reshape(batch, steps, 3, self.heads, self.head_dim).transpose(2, 0, 3, 1, 4)
         return heads[0], heads[1], heads[2]
+
+
+def _softmax_in_place(scores):
+    """softmax over the last axis, written over `scores` (T×T per head: the largest arrays of
+    the layer, so no temporaries): e^(S − max S) / Σ e^(S − max S), as `activations.softmax`."""
+    with np.errstate(over="ignore"):                 # see activations._shift_by_max
+        scores -= _row_max(scores)
+    np.exp(scores, out=scores)
+    scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
+
+
+def _row_max(x):
+    """x.max(axis=-1, keepdims=True), the same values, by folding the last axis in halves with
+    np.maximum: NumPy's max along a short contiguous axis (T = 64) runs one small reduction
+    per row, about 5x slower than these few long elementwise passes."""
+    while x.shape[-1] > 1:
+        half = x.shape[-1] // 2
+        folded = np.maximum(x[..., :half], x[..., half:2 * half])
+        if x.shape[-1] % 2:                          # an odd width: its last column joins the first
+            np.maximum(folded[..., :1], x[..., -1:], out=folded[..., :1])
+        x = folded
+    return x
 
 
 def _future(steps):
