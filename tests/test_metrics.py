@@ -81,3 +81,9 @@ def test_rows_keep_their_accuracy_rules():
     assert accuracy_sum(np.array([1, 0, 0]), outputs) == 2.0
     assert accuracy_sum(np.array([[0, 1], [1, 0], [1, 0]]), outputs) == 2.0
     assert accuracy_sum(np.array([[1.0], [0.0]]), np.array([[0.7], [0.6]])) == 1.0
+
+
+def test_accuracy_of_no_rows_is_zero():
+    """A rank with no rows left in a sharded step contributes nothing (and no error)."""
+    assert accuracy_sum(np.zeros(0, dtype=int), np.zeros((0, 3))) == 0.0
+    assert accuracy_sum(np.zeros((0, 4), dtype=int), np.zeros((0, 4, 3))) == 0.0

@@ -249,16 +249,22 @@ def test_a_taken_port_a_bad_port_and_an_unknown_host_are_one_line_errors(capsys)
 
 
 def test_ctrl_c_stops_the_command_with_a_line():
-    command = [sys.executable, "-c", "import sys; from scratchnn.cli.main import main; sys.exit(main())",
-               "playground", "--no-browser", "--port", "0"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    first = process.stdout.readline()               # printed once the server listens
-    assert first.startswith("scratchnn playground: http://127.0.0.1:") and "(Ctrl-C stops it)" in first
-    url = first.split()[2]
-    with urllib.request.urlopen(url, timeout=60) as response:
-        assert b'data-testid="play"' in response.read()
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
+    # Ctrl-C as a terminal sends it: a test run in the background (`cmd &`) starts its children
+    # with SIGINT ignored, and Python then raises no KeyboardInterrupt, so the child puts it back.
+    code = ("import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+            "from scratchnn.cli.main import main; sys.exit(main())")
+    command = [sys.executable, "-c", code, "playground", "--no-browser", "--port", "0"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            first = process.stdout.readline()           # printed once the server listens
+            assert first.startswith("scratchnn playground: http://127.0.0.1:") and "(Ctrl-C stops it)" in first
+            url = first.split()[2]
+            with urllib.request.urlopen(url, timeout=60) as response:
+                assert b'data-testid="play"' in response.read()
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=60)
+        finally:
+            process.kill()                              # a no-op once it has ended
     assert (process.returncode, out, err) == (0, "scratchnn playground: stopped\n", "")
 
 

@@ -37,7 +37,9 @@ def accuracy_sum(targets, outputs, threshold=0.5):
     rows whose predicted class is the true class, or for sequences ((N, T, C) outputs, (N, T)
     labels) each sample's fraction of right steps, so that the epoch's mean is per step."""
     right = predicted_classes(outputs, threshold) == true_classes(targets, outputs)
-    return float(right.reshape(len(right), -1).mean(axis=1).sum())
+    if right.ndim > 1:                                  # a sequence: each sample's fraction of steps
+        right = right.mean(axis=tuple(range(1, right.ndim)))
+    return float(right.sum())
 
 
 def _difference(targets, outputs):
