@@ -255,3 +255,20 @@ def test_lstm_fused_and_numpy_train_alike(dtype):
 def test_lstm_fused_argument():
     with pytest.raises(ValueError, match="fused must be 'auto', True or False, got 'yes'"):
         LSTM(2, 3, fused="yes")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_lstm_compiled_gate_step_gives_the_numpy_twins_bits(dtype):
+    pytest.importorskip("numba")
+    from scratchnn.kernels.recurrent import lstm_step_gates
+    from scratchnn.nn.lstm import _step_gates
+
+    rng = np.random.default_rng(5)
+    gate, c_previous = rng.uniform(-1, 1, size=(5, 28)).astype(dtype), rng.standard_normal((5, 7)).astype(dtype)
+    outputs = []
+    for step in (lstm_step_gates, _step_gates):
+        written, c = gate.copy(), np.empty_like(c_previous)
+        step(written, c_previous, c, dtype(0.5))
+        outputs.append((written, c))
+    for compiled, plain in zip(*outputs):
+        assert compiled.dtype == dtype and compiled.tobytes() == plain.tobytes()

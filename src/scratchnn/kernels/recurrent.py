@@ -1,10 +1,11 @@
-"""Compiled kernel of the LSTM cell (see `scratchnn.nn.lstm.LSTM`): one time step of
-backpropagation through time, its elementwise work in one pass over (N, H) rows.
+"""Compiled kernels of the LSTM cell (see `scratchnn.nn.lstm.LSTM`): the elementwise work of
+one time step between its tanh passes, forward (`lstm_step_gates`) and backward
+(`lstm_step_backward`), each in one pass over (N, H) rows.
 
-Its NumPy twin is `scratchnn.nn.lstm._step_backward`: the same float operations in the same
-order, so both give the same bits (tests check). The forward step is left to NumPy: its
-tanh runs on SIMD in NumPy, while a compiled loop would call libm's tanh entry by entry
-(50x slower without Intel's SVML).
+Their NumPy twins are `scratchnn.nn.lstm._step_gates` and `_step_backward`: the same float
+operations in the same order, so both give the same bits (tests check). The tanh passes stay
+in NumPy, which runs them on SIMD, while a compiled loop would call libm's tanh entry by
+entry (50x slower without Intel's SVML).
 """
 
 from ._numba import compiled
@@ -27,3 +28,17 @@ def lstm_step_backward(grad_h, carry_h, carry_c, gate, c_previous, tanh_c, delta
             delta[n, 2 * hidden + k] = grad_c * i * (one - g * g)
             delta[n, 3 * hidden + k] = grad * t * o * (one - o)
             carry_c[n, k] = grad_c * f
+
+
+@compiled(nogil=True)
+def lstm_step_gates(gate, c_previous, c, half):
+    """After the tanh pass of `LSTM.run`: i, f, o = tanh(a/2)·½ + ½ (σ(a)) written over their
+    blocks of `gate`, and c = f·c_previous + i·g. `half` is ½ in the arrays' dtype."""
+    batch, hidden = c.shape
+    for n in range(batch):
+        for k in range(hidden):
+            i = gate[n, k] * half + half
+            f = gate[n, hidden + k] * half + half
+            o = gate[n, 3 * hidden + k] * half + half
+            gate[n, k], gate[n, hidden + k], gate[n, 3 * hidden + k] = i, f, o
+            c[n, k] = f * c_previous[n, k] + i * gate[n, 2 * hidden + k]

@@ -166,14 +166,17 @@ class _Recurrent(Layer):
         steps, batch, hidden = h.shape
         grad_h = np.ascontiguousarray(grad_h.transpose(1, 0, 2))       # time-major (T, N, H), as h
         grad_x_part, grad_h_part = self.backprop(grad_h, h, cache, w_hh.value)
+        shared = grad_h_part is grad_x_part                            # one δ for both parts (not the GRU)
         grad_x_part = grad_x_part.reshape(steps * batch, -1)           # δ_t for every (t, n), as rows
         grad_h_part = grad_h_part.reshape(steps, batch, -1)
         w_ih.grad += grad_x_part.T @ rows                              # dL/dW_ih = Σ_t δ_tᵀ x_t
-        b_ih.grad += grad_x_part.sum(axis=0)                           # dL/db_ih = Σ_t δ_t
+        grad_b_ih = grad_x_part.sum(axis=0)                            # dL/db_ih = Σ_t δ_t
+        b_ih.grad += grad_b_ih
         # dL/dW_hh = Σ_t δ_tᵀ h_{t-1}, for t >= 1 (h_{-1} = 0 adds nothing): steps 1..T-1 of δ
         # against steps 0..T-2 of h, both contiguous blocks of rows in the time-major layout
         w_hh.grad += grad_h_part[1:].reshape(-1, grad_h_part.shape[2]).T @ h[:-1].reshape(-1, hidden)
-        b_hh.grad += grad_h_part.reshape(steps * batch, -1).sum(axis=0)   # dL/db_hh = Σ_t δ_t
+        # dL/db_hh = Σ_t δ_t: the same sum when the parts share δ
+        b_hh.grad += grad_b_ih if shared else grad_h_part.reshape(steps * batch, -1).sum(axis=0)
         if not needs_input:
             return None
         return (grad_x_part @ w_ih.value).reshape(steps, batch, -1).transpose(1, 0, 2)   # dL/dx_t = δ_t W_ih
