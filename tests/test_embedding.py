@@ -138,3 +138,20 @@ def test_forward_refuses_floats_and_out_of_range_itself():
 def test_bad_arguments(arguments, error, message):
     with pytest.raises(error, match=message):
         Embedding(*arguments)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_compiled_scatter_add_gives_np_add_ats_bits(dtype):
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(2)
+    x = rng.integers(0, 5, size=(6, 9))                     # many repeated indices
+    grad_output = rng.normal(size=(6, 9, 3)).astype(dtype)
+    grads = []
+    for fused in (False, "auto"):
+        layer = sn.Embedding(5, 3, fused=fused)
+        layer.build(np.random.default_rng(0), dtype)
+        layer.weight.grad[...] = 0.25
+        layer.forward(x)
+        layer.backward(grad_output)
+        grads.append(layer.weight.grad.copy())
+    assert grads[0].dtype == dtype and grads[0].tobytes() == grads[1].tobytes()

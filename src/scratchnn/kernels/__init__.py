@@ -2,6 +2,7 @@
 (``pip install scratchnn[fast]``):
 
 - `activations`: ReLU's gradient, GELU's erf;
+- `embedding`: the Embedding's scatter-add of row gradients;
 - `conv`: Conv2D's stride-1 im2col / col2im copies;
 - `normalization`: LayerNorm over the last axis, forward and backward;
 - `pooling`: 2x2 max pooling with stride 2, forward and backward;
