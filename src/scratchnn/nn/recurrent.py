@@ -35,7 +35,8 @@ class _Recurrent(Layer):
 
     A subclass sets ``gates`` (G, the blocks of H rows its weights stack) and writes the cell
     for one direction of one layer: ``run(projected, w_hh, b_hh)`` gets the input part of the
-    pre-activations for every step, projected = x W_ihᵀ + b_ih (T, N, G·H), and returns the
+    pre-activations for every step, projected = x W_ihᵀ + b_ih (T, N, G·H; from ``project``,
+    which a cell may override to fold more into the product), and returns the
     hidden states h (T, N, H) and what its backward needs; ``backprop(grad_h, h, cache, w_hh)``
     gets dL/dh (T, N, H) from the layer's output and returns two (T, N, G·H) arrays: dL/d of
     the input part of the pre-activations, and of the hidden part (the same array except in
@@ -119,10 +120,17 @@ class _Recurrent(Layer):
     def _run_cell(self, inputs, w_ih, w_hh, b_ih, b_hh):
         batch, steps, width = inputs.shape
         rows = inputs.transpose(1, 0, 2).reshape(steps * batch, width)   # x_t for every (t, n), time-major
-        projected = (rows @ w_ih.T + b_ih).reshape(steps, batch, -1)     # W_ih x_t + b_ih, all t at once
+        projected = self.project(rows, w_ih, b_ih, b_hh).reshape(steps, batch, -1)   # all t at once
         h, cache = self.run(projected, w_hh, b_hh)                       # h (T, N, H)
         self.saved.append((rows, h, cache))
         return h.transpose(1, 0, 2)                                      # batch-first again (a view)
+
+    def project(self, rows, w_ih, b_ih, b_hh):
+        """The input part of every step's pre-activations, x_t W_ihᵀ + b_ih, for the rows x_t
+        (T·N, in) at once (a cell may fold more into this one product, as the LSTM does)."""
+        projected = rows @ w_ih.T                                        # W_ih x_t
+        projected += b_ih                                                # + b_ih, in place
+        return projected
 
     def _final_states(self, outputs):
         hidden = self.hidden_size
