@@ -200,9 +200,15 @@ class GELU(_Elementwise):
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
         # in place on one buffer (each pass on a fresh array of the layer's size costs as much again)
-        grad = np.multiply(-0.5 * x, x)
-        np.exp(grad, out=grad)
-        grad /= math.sqrt(2 * math.pi)                      # φ(x) = e^(−x²/2) / √(2π)
+        grad = np.multiply(x, x)
+        grad *= -0.5                                        # −x²/2 (the same bits as (−x/2)·x: ½ is exact)
+        np.exp(grad, out=grad)                              # e^(−x²/2), NumPy's SIMD exp
+        root_two_pi = x.dtype.type(math.sqrt(2 * math.pi))
+        if kernels.use_compiled(self.fused, grad, x, self.cdf, grad_output):
+            compiled.gelu_backward(grad.reshape(-1), x.reshape(-1), self.cdf.reshape(-1),
+                                   grad_output.reshape(-1), root_two_pi)       # the lines below, one pass
+            return grad
+        grad /= root_two_pi                                 # φ(x) = e^(−x²/2) / √(2π)
         grad *= x
         grad += self.cdf                                    # d(xΦ)/dx = Φ(x) + x·φ(x)
         grad *= grad_output
