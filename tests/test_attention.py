@@ -186,3 +186,21 @@ def test_row_max_by_halving_equals_numpys_max(width):
     x[0, 0, -1] = -np.inf
     x[1, 2, 0] = np.nan
     np.testing.assert_array_equal(_row_max(x), x.max(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-5), (np.float64, 1e-12)])
+@pytest.mark.parametrize("causal", [False, True])
+def test_compiled_softmax_backward_equals_the_numpy_lines(dtype, tolerance, causal):
+    pytest.importorskip("numba")
+    x = np.random.default_rng(7).normal(size=(3, 5, 8)).astype(dtype)
+    upstream = np.random.default_rng(8).normal(size=x.shape).astype(dtype)
+    results = []
+    for fused in (False, "auto"):
+        layer = sn.MultiHeadAttention(8, heads=2, causal=causal, fused=fused)
+        layer.build(np.random.default_rng(0), dtype)
+        y = layer.forward(x)
+        grad_x = layer.backward(upstream)
+        results.append((y, grad_x, *[p.grad.copy() for p in layer.parameters()]))
+    for plain, compiled in zip(*results):
+        assert compiled.dtype == dtype
+        np.testing.assert_allclose(compiled, plain, rtol=tolerance, atol=tolerance)

@@ -1,7 +1,8 @@
 """Optional compiled kernels, by domain, compiled by Numba when it is installed
 (``pip install scratchnn[fast]``):
 
-- `activations`: ReLU's gradient, GELU's erf;
+- `activations`: ReLU's gradient, GELU (its float32 erf, its backward);
+- `attention`: the softmax's backward in self-attention;
 - `embedding`: the Embedding's scatter-add of row gradients;
 - `conv`: Conv2D's stride-1 im2col / col2im copies;
 - `normalization`: LayerNorm over the last axis, forward and backward;

@@ -19,7 +19,9 @@ import math
 
 import numpy as np
 
+from .. import kernels
 from .._checks import boolean, describe, positive_int
+from ..kernels import attention as compiled
 from .base import Layer, not_built
 from .init import initialize
 
@@ -36,6 +38,10 @@ class MultiHeadAttention(Layer):
     Initialized as PyTorch: ``in_proj_weight`` Glorot-uniform (xavier_uniform_), the biases 0,
     ``out_proj_weight`` U(−1/√dim, 1/√dim) (nn.Linear's default), drawn from the build rng.
 
+    ``fused="auto"`` computes dL/dS from dL/dP in one compiled pass when Numba is installed
+    (`scratchnn.kernels.attention`, equal to the NumPy lines to float rounding); a runtime
+    choice, not saved in the config.
+
     Errors (ValueError, naming the layer and the shapes): dim not divisible by heads, an input
     that is not (N, T, dim). Nothing overflows as long as the scores Q Kᵀ / √d are finite in
     the dtype (inputs up to about 1e30 in float64, with weights of the usual size).
@@ -46,7 +52,8 @@ class MultiHeadAttention(Layer):
     (4, 5, 8)
     """
 
-    def __init__(self, dim, heads, causal=False):
+    def __init__(self, dim, heads, causal=False, fused="auto"):
+        self.fused = kernels.check_option(fused)
         self.dim = positive_int("dim", dim)
         self.heads = positive_int("heads", heads)
         if self.dim % self.heads:
@@ -82,7 +89,8 @@ class MultiHeadAttention(Layer):
         batch, steps, dim = x.shape
         self.x = x.reshape(-1, dim)                 # kept for backward; the steps as rows (N·T, dim),
         # which NumPy multiplies in one BLAS call (a 3-D operand would loop over the batch)
-        qkv = self.x @ self.in_proj_weight.value.T + self.in_proj_bias.value    # [Q K V] = x W_inᵀ + b_in
+        qkv = self.x @ self.in_proj_weight.value.T                          # [Q K V] = x W_inᵀ + b_in,
+        qkv += self.in_proj_bias.value                                       # the bias added in place
         self.q, self.k, self.v = self._split_heads(qkv.reshape(batch, steps, 3 * dim))   # (N, H, T, d) each
         scale = 1.0 / math.sqrt(self.head_dim)
         scores = self.q @ self.k.swapaxes(-1, -2)                            # S = Q Kᵀ / √d,
@@ -90,9 +98,11 @@ class MultiHeadAttention(Layer):
         if self.causal:
             np.copyto(scores, -np.inf, where=_future(steps))               # j > i: e^−∞ = 0 below
         self.p = _softmax_in_place(scores)                                   # P = softmax(S), max-subtracted
-        heads_out = self.p @ self.v                                          # O = P V
-        self.o = heads_out.transpose(0, 2, 1, 3).reshape(batch * steps, dim)  # heads side by side, as rows
-        y = self.o @ self.out_proj_weight.value.T + self.out_proj_bias.value      # y = O W_outᵀ + b_out
+        self.o = np.empty((batch * steps, dim), dtype=self.p.dtype)          # heads side by side, as rows:
+        heads_out = self.o.reshape(batch, steps, self.heads, self.head_dim).transpose(0, 2, 1, 3)
+        np.matmul(self.p, self.v, out=heads_out)                             # O = P V, written into them
+        y = self.o @ self.out_proj_weight.value.T                            # y = O W_outᵀ + b_out
+        y += self.out_proj_bias.value
         return y.reshape(batch, steps, dim)
 
     def backward(self, grad_output):
@@ -109,10 +119,14 @@ class MultiHeadAttention(Layer):
         grad_q, grad_k, grad_v = self._split_heads(grad_qkv.reshape(batch, steps, 3 * dim))
         np.matmul(self.p.swapaxes(-1, -2), grad_o, out=grad_v)              # dL/dV = Pᵀ dL/dO
         grad_scores = grad_o @ self.v.swapaxes(-1, -2)                       # dL/dP = dL/dO Vᵀ, then in place:
-        row_sums = np.einsum("...ij,...ij->...i", grad_scores, self.p)[..., None]   # r_i = Σ_j dL/dP_ij P_ij
-        grad_scores -= row_sums
-        grad_scores *= self.p                                                # dL/dS_ij = P_ij (dL/dP_ij − r_i)
-        grad_scores *= scale                                                 # dL/dS / √d, used twice below
+        if kernels.use_compiled(self.fused, grad_scores, self.p):           # the lines below, one pass
+            compiled.softmax_backward_rows(grad_scores.reshape(-1, steps), self.p.reshape(-1, steps),
+                                           grad_scores.dtype.type(scale))
+        else:
+            row_sums = np.einsum("...ij,...ij->...i", grad_scores, self.p)[..., None]   # r_i = Σ_j dL/dP_ij P_ij
+            grad_scores -= row_sums
+            grad_scores *= self.p                                            # dL/dS_ij = P_ij (dL/dP_ij − r_i)
+            grad_scores *= scale                                             # dL/dS / √d, used twice below
         np.matmul(grad_scores, self.k, out=grad_q)                           # dL/dQ = dL/dS K / √d
         np.matmul(grad_scores.swapaxes(-1, -2), self.q, out=grad_k)          # dL/dK = dL/dSᵀ Q / √d
         self.in_proj_weight.grad += grad_qkv.T @ self.x                     # dL/dW_in = Σ d[Q K V]ᵀ x
