@@ -95,24 +95,26 @@ class TransformerBlock(Layer):
             raise ValueError(f"TransformerBlock expects an array of shape (N, T, {self.dim}), got {describe(x)}")
         self.output_shape(x.shape)
         attention, norm1, norm2 = self.self_attn, self.norm1, self.norm2
+        # The residual sums are added in place into the branch's output, a fresh array that no
+        # layer keeps (a + b = b + a exactly, so the same bits as x + f(x)).
         if self.norm_first:
-            h = x + attention.forward(norm1.forward(x, training), training)     # h = x + attention(norm1(x))
-            return h + self._feed_forward(norm2.forward(h, training), training)  # y = h + ff(norm2(h))
-        h = norm1.forward(x + attention.forward(x, training), training)         # h = norm1(x + attention(x))
-        return norm2.forward(h + self._feed_forward(h, training), training)     # y = norm2(h + ff(h))
+            h = _add_into(attention.forward(norm1.forward(x, training), training), x)   # h = x + attention(norm1(x))
+            return _add_into(self._feed_forward(norm2.forward(h, training), training), h)  # y = h + ff(norm2(h))
+        h = norm1.forward(_add_into(attention.forward(x, training), x), training)   # h = norm1(x + attention(x))
+        return norm2.forward(_add_into(self._feed_forward(h, training), h), training)  # y = norm2(h + ff(h))
 
     def backward(self, grad_output):
         attention, norm1, norm2 = self.self_attn, self.norm1, self.norm2
         if self.norm_first:
-            grad_h = grad_output + norm2.backward(self._feed_forward_backward(grad_output))
+            grad_h = _add_into(norm2.backward(self._feed_forward_backward(grad_output)), grad_output)
             # dL/dh = dL/dy + norm2ᵀ(ffᵀ(dL/dy)): the residual passes dL/dy through
-            grad_x = grad_h + norm1.backward(attention.backward(grad_h))
+            grad_x = _add_into(norm1.backward(attention.backward(grad_h)), grad_h)
             # dL/dx = dL/dh + norm1ᵀ(attentionᵀ(dL/dh))
         else:
             grad_sum = norm2.backward(grad_output)                        # dL/d(h + ff(h)) = norm2ᵀ(dL/dy)
-            grad_h = grad_sum + self._feed_forward_backward(grad_sum)     # dL/dh = that + ffᵀ(that)
+            grad_h = _add_into(self._feed_forward_backward(grad_sum), grad_sum)   # dL/dh = that + ffᵀ(that)
             grad_sum = norm1.backward(grad_h)                             # dL/d(x + attention(x)) = norm1ᵀ(dL/dh)
-            grad_x = grad_sum + attention.backward(grad_sum)              # dL/dx = that + attentionᵀ(that)
+            grad_x = _add_into(attention.backward(grad_sum), grad_sum)    # dL/dx = that + attentionᵀ(that)
         return grad_x if self.needs_input_grad else None
 
     def _feed_forward(self, h, training):
@@ -123,6 +125,16 @@ class TransformerBlock(Layer):
     def _feed_forward_backward(self, grad_output):
         """ffᵀ: dL/d(ff's input) from dL/d(ff's output), through linear2, the activation, linear1."""
         return self.linear1.backward(self.activation.backward(self.linear2.backward(grad_output)))
+
+
+def _add_into(branch, residual):
+    """branch + residual, written over `branch` (a fresh array from a layer) when it has the
+    sum's shape and dtype; otherwise a new array."""
+    if isinstance(branch, np.ndarray) and branch.shape == np.broadcast_shapes(branch.shape, residual.shape) \
+            and branch.dtype == np.result_type(branch, residual) and branch.flags.writeable:
+        branch += residual
+        return branch
+    return branch + residual
 
 
 class PositionalEmbedding(Layer):
