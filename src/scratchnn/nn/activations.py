@@ -139,26 +139,6 @@ class ELU(_Elementwise):
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 _erf = np.frompyfunc(math.erf, 1, 1)
-_ERF_P, _ERF_Q = (np.array(c, dtype=np.float32) for c in (compiled.ERF_P, compiled.ERF_Q))
-_ERF_SATURATES = np.float32(compiled.ERF_SATURATES)
-
-
-def _gelu_float32(x, x_safe, p, q, saturates, y, cdf):
-    """y = x · Φ(x) of a float32 1-D array, Φ(x) = (1 + erf(x/√2)) / 2 into `cdf`, with erf by
-    the rational approximation x·P(x²)/Q(x²) of `scratchnn.kernels.activations` (error about
-    2e-7, a few float32 ulp; math.erf per entry costs 5 ns, this a fraction of that): the
-    NumPy twin of the compiled `gelu_float32`, the same float32 operations in the same order."""
-    u = x_safe * np.float32(math.sqrt(0.5))                 # x/√2 (x_safe: x clipped to ±40)
-    u2 = u * u
-    numerator, denominator = np.full_like(u, p[0]), np.full_like(u, q[0])
-    for coefficient in p[1:]:
-        numerator = numerator * u2 + coefficient            # Horner: P(u²)
-    for coefficient in q[1:]:
-        denominator = denominator * u2 + coefficient        # Q(u²)
-    erf = (u * numerator) / denominator                     # erf(u) ≈ u P(u²) / Q(u²)
-    erf = np.where(u > saturates, np.float32(1), np.where(u < -saturates, np.float32(-1), erf))
-    np.multiply(np.float32(0.5), np.float32(1) + erf, out=cdf)      # Φ(x) = (1 + erf(x/√2)) / 2
-    np.multiply(x, cdf, out=y)                              # y = x · Φ(x)
 
 
 class GELU(_Elementwise):
@@ -183,11 +163,12 @@ class GELU(_Elementwise):
             inner = _SQRT_2_OVER_PI * (x_safe + 0.044715 * cube)
             self.tanh_inner = np.tanh(inner)
             return 0.5 * x * (1 + self.tanh_inner)
-        if x.dtype == np.float32:        # float32: a rational erf accurate to float32, one pass
+        if kernels.use_compiled(self.fused, x, x_safe):    # the three lines below in one pass, same bits
             y, self.cdf = np.empty_like(x), np.empty_like(x)
-            gelu = compiled.gelu_float32 if kernels.use_compiled(self.fused, x, x_safe) else _gelu_float32
-            gelu(x.reshape(-1), x_safe.reshape(-1), _ERF_P, _ERF_Q, _ERF_SATURATES, y.reshape(-1), self.cdf.reshape(-1))
-            return y                                         # y = x · Φ(x)
+            dtype = x.dtype.type
+            compiled.gelu_forward(x.reshape(-1), x_safe.reshape(-1), dtype(math.sqrt(2)), dtype(0.5), dtype(1),
+                                  y.reshape(-1), self.cdf.reshape(-1))
+            return y
         scaled = x_safe / math.sqrt(2)
         erf = compiled.erf if kernels.use_compiled(self.fused, scaled) else _erf
         self.cdf = 0.5 * (1 + erf(scaled).astype(x.dtype))    # Φ(x) = (1 + erf(x/√2)) / 2
