@@ -8,7 +8,6 @@ Screenshots go to docs/figures/playground*.png.
 
 import json
 import os
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +19,8 @@ import scratchnn as sn
 from scratchnn.playground import make_server
 from scratchnn.xor import X, Y, build_xor_net
 
+from helpers import serving
+
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
 FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
@@ -29,12 +30,8 @@ pytestmark = [pytest.mark.slow,
 
 @pytest.fixture(scope="module")
 def server():
-    server = make_server(port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(make_server(port=0)) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -21,15 +21,13 @@ from scratchnn.playground.config import check_settings
 from scratchnn.playground.server import MAX_BODY, MAX_UPLOAD
 from scratchnn.xor import X, Y, build_xor_net
 
+from helpers import serving
+
 
 @pytest.fixture(scope="module")
 def server():
-    server = make_server(port=0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving(make_server(port=0)) as server:
+        yield server
 
 
 def request(server, method, path, body=None, headers=None, content_type="application/json"):

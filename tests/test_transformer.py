@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import scratchnn as sn
-from helpers import no_fp_trouble
+from helpers import no_fp_trouble, sgd_steps_beside_torch
 
 torch = pytest.importorskip("torch")
 
@@ -82,21 +82,10 @@ def test_block_equals_pytorch_after_sgd_steps(options):
     block = sn.TransformerBlock(DIM, HEADS, FF_DIM, **options)
     net = sn.Sequential(block, seed=0, dtype=np.float64)
     twin = torch_twin(block)
-    optimizer, torch_optimizer = sn.SGD(0.3), torch.optim.SGD(twin.parameters(), lr=0.3)
     rng = np.random.default_rng(3)
     X, y = rng.normal(size=(BATCH, STEPS, DIM)), rng.normal(size=(BATCH, STEPS, DIM))
-    loss = sn.MSE()
-    for _ in range(4):
-        net.zero_grad()
-        loss(net.forward(X, training=True), y)
-        net.backward(loss.backward())
-        optimizer.step(net.parameters())
-        torch_optimizer.zero_grad()
-        prediction = run_twin(twin, torch.from_numpy(X), options["causal"])
-        (0.5 * ((prediction - torch.from_numpy(y)) ** 2).mean()).backward()      # sn.MSE has the blog's ½
-        torch_optimizer.step()
-    expected = run_twin(twin, torch.from_numpy(X), options["causal"]).detach().numpy()
-    np.testing.assert_allclose(net.forward(X), expected, rtol=0, atol=1e-10)
+    ours, expected = sgd_steps_beside_torch(net, twin, lambda x: run_twin(twin, x, options["causal"]), X, y, learning_rate=0.3)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-10)
 
 
 @pytest.mark.parametrize("options", OPTIONS[::3], ids=lambda o: "-".join(f"{k}={v}" for k, v in o.items()))
