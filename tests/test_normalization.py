@@ -44,11 +44,15 @@ def naive_batch_norm(x, gamma, beta, epsilon, mean=None, variance=None):
 
 
 SHAPES = [(6, 3), (4, 3, 5, 6)]
+# fused=False: the NumPy lines; True: the compiled passes of kernels/normalization.py (Numba)
+FUSED = [False, pytest.param(True, marks=pytest.mark.skipif(not scratchnn.kernels.available,
+                                                            reason="needs numba"))]
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_training_forward_matches_naive_loops(shape):
-    layer = built(shape[1])
+@pytest.mark.parametrize("fused", FUSED)
+def test_training_forward_matches_naive_loops(shape, fused):
+    layer = built(shape[1], fused=fused)
     x = np.random.default_rng(2).normal(3.0, 2.0, size=shape)
     y = layer.forward(x, training=True)
     expected = naive_batch_norm(x, layer.weight.value, layer.bias.value, 1e-5)
@@ -132,8 +136,9 @@ def gradient_errors(layer, x, training, step=1e-5, seed=6):
 
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("training", [True, False])
-def test_gradients_match_finite_differences(shape, training):
-    layer = built(shape[1])
+@pytest.mark.parametrize("fused", FUSED)
+def test_gradients_match_finite_differences(shape, training, fused):
+    layer = built(shape[1], fused=fused)
     layer.forward(np.random.default_rng(7).normal(1.0, 2.0, size=shape), training=True)   # non-trivial running stats
     x = np.random.default_rng(8).normal(0.5, 1.5, size=shape)
     errors = gradient_errors(layer, x, training)
@@ -154,6 +159,40 @@ def test_float32_matches_float64(shape):
         assert g32.dtype == np.float32
         np.testing.assert_allclose(g32, g64, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(layer32.running_var, layer64.running_var, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 2e-6), (np.float64, 1e-13)])
+@pytest.mark.parametrize("shape", [(64, 8, 14, 14), (300, 40), (5, 4, 3, 3)])
+def test_compiled_batch_norm_equals_the_numpy_equations(shape, dtype, tolerance):
+    """fused="auto" (compiled from ~4096 values: the first two shapes) and fused=True (any
+    size) against fused=False: outputs, input and parameter gradients and running statistics
+    the same to float rounding, in training and at inference, through several steps."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(11)
+    x = rng.normal(3.0, 2.0, size=shape).astype(dtype)
+    upstream = rng.normal(size=shape).astype(dtype)
+    results = {}
+    for fused in (False, "auto", True):
+        layer, values = built(shape[1], dtype, fused=fused), []
+        for training in (True, True, False):
+            values += [layer.forward(x, training=training), layer.backward(upstream)]
+        values += [layer.weight.grad, layer.bias.grad, layer.running_mean, layer.running_var]
+        results[fused] = values
+    for fused in ("auto", True):
+        for plain, compiled in zip(results[False], results[fused]):
+            assert compiled.dtype == plain.dtype and compiled.shape == plain.shape
+            np.testing.assert_allclose(compiled, plain, rtol=tolerance, atol=tolerance * np.abs(plain).max())
+
+
+def test_compiled_batch_norm_takes_strided_input_through_numpy():
+    """An input that is not C-contiguous (a transposed view) goes through the NumPy lines,
+    with the same result as its contiguous copy through the compiled passes."""
+    pytest.importorskip("numba")
+    x = np.random.default_rng(12).normal(size=(6, 5, 8, 64)).transpose(0, 1, 3, 2)
+    strided, contiguous = built(5, fused="auto"), built(5, fused="auto")
+    np.testing.assert_allclose(strided.forward(x, training=True),
+                               contiguous.forward(np.ascontiguousarray(x), training=True), rtol=1e-12, atol=1e-12)
+    assert not strided.compiled and contiguous.compiled
 
 
 def test_buffers_round_trip_in_place():

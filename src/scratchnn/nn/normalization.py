@@ -46,6 +46,12 @@ class BatchNorm(Layer):
     y = γ · (x − running_mean) / √(running_var + ε) + β. γ starts at 1, β at 0, the running
     mean at 0 and the running variance at 1.
 
+    ``fused="auto"`` (the default) runs forward and backward as compiled passes over x
+    viewed as (N, C, H·W) when Numba is installed and x has at least 4096 values
+    (`scratchnn.kernels.normalization`; the same equations, the per-channel sums in another
+    order: equal to float rounding); True always, False keeps the NumPy lines below. A
+    runtime choice, not saved in the config.
+
     ``get_buffers()`` returns ``{"running_mean": ..., "running_var": ...}``, the arrays a
     model file keeps beside the weights; ``set_buffers(buffers)`` copies such a dict back in
     (for a layer used on its own; a model's `load_state_dict` does it for every layer).
@@ -58,7 +64,8 @@ class BatchNorm(Layer):
 
     uses_batch_statistics = True
 
-    def __init__(self, num_features, momentum=0.1, epsilon=1e-5):
+    def __init__(self, num_features, momentum=0.1, epsilon=1e-5, fused="auto"):
+        self.fused = kernels.check_option(fused)
         self.num_features = positive_int("num_features", num_features)
         self.momentum = number_in_range("momentum", momentum, 0.0, 1.0)
         self.epsilon = positive_number("epsilon", epsilon)
@@ -124,6 +131,11 @@ class BatchNorm(Layer):
             if self.count < 2:
                 raise ValueError(f"BatchNorm({channels}) needs more than one value per channel in training, "
                                  f"got input of shape {x.shape}")
+        small = 0 if self.fused is True else 4096            # "auto": the kernels pay from ~4096 values
+        self.compiled = kernels.use_compiled(self.fused, x, minimum_size=small)
+        if self.compiled:
+            return self._forward_compiled(x, training)
+        if training:
             mean = self.reduction.sum(x.sum(axis=self.axes)) / self.count            # μ_B = Σ x / m
             centered = x - mean.reshape(self.shape)
             variance = self.reduction.sum(np.square(centered).sum(axis=self.axes)) / self.count   # σ²_B (biased)
@@ -141,6 +153,8 @@ class BatchNorm(Layer):
         return self.x_hat * gamma + beta                                      # y = γ x̂ + β
 
     def backward(self, grad_output):
+        if self.compiled and kernels.same_layout(grad_output, self.x_hat):
+            return self._backward_compiled(grad_output)
         grad_bias = grad_output.sum(axis=self.axes)                        # Σ dL/dy
         grad_weight = (grad_output * self.x_hat).sum(axis=self.axes)       # Σ dL/dy · x̂
         self.bias.grad += grad_bias                                        # dL/dβ = Σ dL/dy
@@ -159,6 +173,49 @@ class BatchNorm(Layer):
         mean_grad = (grad_bias / self.count).reshape(self.shape)
         mean_grad_x_hat = (grad_weight / self.count).reshape(self.shape)
         return scale * (grad_output - mean_grad - self.x_hat * mean_grad_x_hat)
+
+    # The same equations in compiled passes over x viewed as (N, C, S) (`fused`; see
+    # scratchnn.kernels.normalization): the per-channel sums in float64, the rest in x's dtype.
+
+    def _forward_compiled(self, x, training):
+        rows = x.reshape(x.shape[0], self.num_features, -1)                  # (N, C, S)
+        if training:
+            sums, squares = np.zeros(self.num_features), np.zeros(self.num_features)
+            compiled.batch_norm_sums(rows, np.zeros(self.num_features, x.dtype), sums, None)
+            mean = self.reduction.sum(sums) / self.count                     # μ_B = Σ x / m
+            compiled.batch_norm_sums(rows, mean.astype(x.dtype), np.zeros(self.num_features), squares)
+            variance = self.reduction.sum(squares) / self.count              # σ²_B = Σ (x − μ)² / m
+            self.running_mean *= 1 - self.momentum
+            self.running_mean += self.momentum * mean                        # as in the NumPy lines
+            self.running_var *= 1 - self.momentum
+            self.running_var += self.momentum * variance * (self.count / (self.count - 1))
+        else:
+            mean, variance = self.running_mean, self.running_var
+        self.inverse_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)    # 1 / √(σ² + ε)
+        self.x_hat, y = np.empty_like(x), np.empty_like(x)
+        compiled.batch_norm_normalize(rows, mean.astype(x.dtype), self.inverse_std, self.weight.value,
+                                      self.bias.value, self.x_hat.reshape(rows.shape), y.reshape(rows.shape))
+        return y                                                             # y = γ x̂ + β
+
+    def _backward_compiled(self, grad_output):
+        shape = (grad_output.shape[0], self.num_features, -1)
+        rows, x_hat = grad_output.reshape(shape), self.x_hat.reshape(shape)
+        grad_bias, grad_weight = np.zeros(self.num_features), np.zeros(self.num_features)
+        compiled.batch_norm_gradient_sums(rows, x_hat, grad_bias, grad_weight)   # Σ dL/dy, Σ dL/dy · x̂
+        self.bias.grad += grad_bias                                          # dL/dβ
+        self.weight.grad += grad_weight                                      # dL/dγ
+        scale = self.weight.value * self.inverse_std                         # γ / √(σ² + ε)
+        if self.training:                                                    # the batch's sums, as above
+            share = self.reduction.share
+            grad_bias, grad_weight = self.reduction.sum(np.stack([grad_bias, grad_weight]) * share) / share
+            mean_grad, mean_grad_x_hat = grad_bias / self.count, grad_weight / self.count
+        else:
+            mean_grad = mean_grad_x_hat = np.zeros(self.num_features)        # statistics fixed
+        dtype = grad_output.dtype
+        grad_input = np.empty_like(grad_output)
+        compiled.batch_norm_grad_input(rows, x_hat, scale.astype(dtype), mean_grad.astype(dtype),
+                                       mean_grad_x_hat.astype(dtype), grad_input.reshape(rows.shape))
+        return grad_input
 
 
 class LayerNorm(Layer):
