@@ -5,13 +5,16 @@
 - `attention`: the softmax's backward in self-attention;
 - `embedding`: the Embedding's scatter-add of row gradients;
 - `conv`: Conv2D's stride-1 im2col / col2im copies;
-- `normalization`: LayerNorm over the last axis, forward and backward;
+- `normalization`: LayerNorm over the last axis and BatchNorm over the channels, forward
+  and backward;
 - `pooling`: 2x2 max pooling with stride 2, forward and backward;
 - `recurrent`: the LSTM's step of backpropagation through time;
 - `optim`: the Adam, SGD-momentum, RMSprop and Adagrad steps (and scikit-learn's Adam).
 
 Each kernel does the same float operations in the same order as the NumPy code it replaces
-(see `_numba.compiled`), so both give the same bits; tests check that. A layer or optimizer
+(see `_numba.compiled`), so both give the same bits; tests check that. The exceptions sum
+in another order and agree to rounding: the normalization kernels (sums in order or in
+lanes, where NumPy sums pairwise) and the attention softmax backward (sums in order). A layer or optimizer
 takes a ``fused`` argument (checked by `check_option`) and asks `use_compiled` before each
 call; without Numba, `available` is False and everything runs in NumPy. Numba itself is
 imported by the first `use_compiled` that would call a kernel (`_numba.load`), not by
