@@ -576,6 +576,34 @@ def test_parse_layers_infers_every_size():
     assert dense[0].in_features == 3136 and dense[-1].out_features == 10
 
 
+def test_shift_and_flip_tokens_augment_in_training_only():
+    """shift:PIXELS and flip are RandomTranslation and RandomFlip, placed on the images (a
+    Reshape goes first for flat input): they move images in training, never at inference."""
+    from scratchnn.cli.models import parse_layers
+
+    layers = parse_layers("shift:2,flip,flatten,dense:8,relu", (784,), 3)
+    assert [type(layer).__name__ for layer in layers[:3]] == ["Reshape", "RandomTranslation", "RandomFlip"]
+    assert layers[1].max_shift == (2, 2) and layers[2].mode == "horizontal"
+    net = sn.Sequential(*layers, seed=0)
+    x = np.random.default_rng(0).random((4, 784)).astype(np.float32)
+    np.testing.assert_array_equal(net.predict(x), net.predict(x))
+    moved = net.forward(x, training=True, upto=3)
+    assert moved.shape == (4, 1, 28, 28) and not np.array_equal(moved.reshape(4, 784), x)
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("shift:two,flatten", "bad token 'shift:two': PIXELS must be a whole number"),
+    ("flip:1,flatten", "bad token 'flip:1'"),
+    ("shift:28,flatten", "'shift:28' does not fit input of shape (1, 28, 28)"),
+])
+def test_bad_augmentation_tokens_are_one_line_errors(spec, fragment):
+    from scratchnn.cli.models import parse_layers
+
+    with pytest.raises(ValueError) as error:
+        parse_layers(spec, (784,), 10)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
 @pytest.mark.slow
 def test_fashion_mnist_cnn_slice_end_to_end(capsys, tmp_path, monkeypatch):
     pytest.importorskip("matplotlib")

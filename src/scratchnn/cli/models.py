@@ -19,6 +19,7 @@ import numpy as np
 
 from ..nn import activations
 from ..nn.activations import ACTIVATIONS
+from ..nn.augment import RandomFlip, RandomTranslation
 from ..nn.conv import Conv2D
 from ..nn.pooling import AvgPool2D, GlobalAvgPool2D, MaxPool2D
 from ..nn.core import Dense, Dropout, Flatten, Reshape, Standardize, feature_statistics
@@ -69,7 +70,10 @@ CNN_LAYERS = ("conv:32:3,bn,relu,maxpool:2,conv:64:3,bn,relu,maxpool:2,"
 TOKEN_FORMS = {"conv": ("conv:OUT:K[:STRIDE[:PAD]]", 2, 4), "maxpool": ("maxpool:K[:STRIDE]", 1, 2),
                "avgpool": ("avgpool:K[:STRIDE]", 1, 2), "gap": ("gap", 0, 0), "bn": ("bn", 0, 0),
                "flatten": ("flatten", 0, 0), "dense": ("dense:N", 1, 1), "dropout": ("dropout:RATE", 1, 1),
+               "shift": ("shift:PIXELS", 1, 1), "flip": ("flip", 0, 0),
                **{name: (name, 0, 0) for name in HIDDEN_ACTIVATIONS}}
+
+IMAGE_TOKENS = ("conv", "maxpool", "avgpool", "gap", "shift", "flip")     # layers on (C, H, W) images
 
 LAYERS_HELP = (
     "comma-separated layers, e.g. 'conv:32:3,relu,maxpool:2,flatten,dense:64,relu'; the output "
@@ -77,7 +81,9 @@ LAYERS_HELP = (
     "Tokens: conv:OUT:K[:STRIDE[:PAD]] (PAD a number or 'same'; the default here is 'same', "
     "output as large as the input at stride 1, unlike the Python API's Conv2D, whose padding "
     "defaults to 0), maxpool:K[:STRIDE], avgpool:K[:STRIDE], gap (global average pool), bn "
-    "(batch norm), flatten, dense:N, dropout:RATE, and any activation name "
+    "(batch norm), flatten, dense:N, dropout:RATE, shift:PIXELS (in training, move each image "
+    "by up to PIXELS rows and columns at random), flip (in training, mirror each image left-right "
+    "with probability 1/2), and any activation name "
     f"({', '.join(HIDDEN_ACTIVATIONS)}). Images are fed as (1, 28, 28); a file name "
     "@spec.txt reads the tokens from a file (one or more per line, separated by commas, # comments)")
 
@@ -99,7 +105,7 @@ def parse_layers(spec, input_shape, num_classes, dtype=np.float32):
         raise ValueError("--layers: the spec is empty; give layers such as 'dense:64,relu'")
     tokens = _without_output_layer(tokens, num_classes)
     layers, shape = [], tuple(input_shape)
-    if any(token.split(":")[0] in ("conv", "maxpool", "avgpool", "gap") for token in tokens) and len(shape) == 1:
+    if any(token.split(":")[0] in IMAGE_TOKENS for token in tokens) and len(shape) == 1:
         side = math.isqrt(shape[0])
         if side * side != shape[0]:
             raise ValueError(f"--layers: convolutions need square images, but a sample has {shape[0]} values")
@@ -173,6 +179,10 @@ def _layer_from_token(token, shape):
             return Dense(math.prod(shape), _whole("N", values[0]), init="he_uniform")
         if name == "dropout":
             return Dropout(_rate(values[0]))
+        if name == "shift":
+            return RandomTranslation(_whole("PIXELS", values[0]))
+        if name == "flip":
+            return RandomFlip("horizontal")
         return activations.activation(name)
     except (ValueError, TypeError) as error:
         raise ValueError(f"--layers: bad token {token!r}: {error}; expected {form}{hint}") from None
