@@ -228,14 +228,15 @@ def test_lstm_compiled_backward_step_gives_the_numpy_twins_bits(dtype):
 
     rng = np.random.default_rng(3)
     grad_h, carry_h, carry_c, c_previous, tanh_c = (rng.standard_normal((5, 7)).astype(dtype) for _ in range(5))
-    gate = rng.random((5, 28)).astype(dtype)
+    gate = rng.uniform(-1, 1, size=(5, 28)).astype(dtype)
     outputs = []
     for step in (lstm_step_backward, _step_backward):
-        carry, delta = carry_c.copy(), np.empty_like(gate)
-        step(grad_h, carry_h, carry, gate, c_previous, tanh_c, delta, dtype(1))
+        carry, delta = carry_c.copy(), gate.copy()          # δ is written over the gates
+        step(grad_h, carry_h, carry, delta, c_previous, tanh_c, dtype(0.5), dtype(1))
         outputs.append((carry, delta))
     for compiled, plain in zip(*outputs):
         assert compiled.dtype == dtype and compiled.tobytes() == plain.tobytes()
+    assert not np.array_equal(outputs[0][1], gate)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -258,17 +259,31 @@ def test_lstm_fused_argument():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_lstm_compiled_gate_step_gives_the_numpy_twins_bits(dtype):
+def test_lstm_compiled_cell_and_output_steps_give_the_numpy_twins_bits(dtype):
     pytest.importorskip("numba")
-    from scratchnn.kernels.recurrent import lstm_step_gates
-    from scratchnn.nn.lstm import _step_gates
+    from scratchnn.kernels.recurrent import lstm_step_cell, lstm_step_output
+    from scratchnn.nn.lstm import _step_cell, _step_output
 
     rng = np.random.default_rng(5)
     gate, c_previous = rng.uniform(-1, 1, size=(5, 28)).astype(dtype), rng.standard_normal((5, 7)).astype(dtype)
     outputs = []
-    for step in (lstm_step_gates, _step_gates):
-        written, c = gate.copy(), np.empty_like(c_previous)
-        step(written, c_previous, c, dtype(0.5))
-        outputs.append((written, c))
+    for cell, output in ((lstm_step_cell, lstm_step_output), (_step_cell, _step_output)):
+        kept, c, h = gate.copy(), np.empty_like(c_previous), np.empty_like(c_previous)
+        cell(kept, c_previous, c, dtype(0.5))
+        output(kept, np.tanh(c), h, dtype(0.5))
+        outputs.append((kept, c, h))
     for compiled, plain in zip(*outputs):
         assert compiled.dtype == dtype and compiled.tobytes() == plain.tobytes()
+    np.testing.assert_array_equal(outputs[0][0], gate)          # the gates stay tanh(a/2), g_t
+    sigma = (1 + gate.astype(np.float64)) / 2                   # σ(a) = (1 + tanh(a/2)) / 2
+    expected_c = sigma[:, 7:14] * c_previous + sigma[:, :7] * gate[:, 14:21]
+    np.testing.assert_allclose(outputs[0][1], expected_c, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_lstm_backward_twice_after_one_forward_is_an_error():
+    layer = LSTM(2, 3)
+    layer.build(np.random.default_rng(0), np.float64)
+    y = layer.forward(np.ones((1, 4, 2)), training=True)
+    layer.backward(np.ones_like(y))
+    with pytest.raises(RuntimeError, match="LSTM.backward was called twice after one forward"):
+        layer.backward(np.ones_like(y))
