@@ -28,12 +28,83 @@ def gelu_forward(x, x_safe, root_two, half, one, y, cdf):
     """GELU's forward over 1-D arrays in one pass, the NumPy lines of `GELU.forward` with the
     same bits: erf(x_safe / √2) by math.erf in float64, rounded to the arrays' dtype (as
     ``erf(scaled).astype(x.dtype)``), Φ = ½(1 + erf) into `cdf`, y = x · Φ. The scalars carry
-    the arrays' dtype."""
+    the arrays' dtype. (float32 arrays take `gelu_forward_float32`, the same bits, faster.)"""
     for k in range(x.shape[0]):
         cdf[k] = math.erf(np.float64(x_safe[k] / root_two))    # stored: rounded to the dtype
         phi = half * (one + cdf[k])
         cdf[k] = phi
         y[k] = x[k] * phi
+
+
+# erf in float64 near z, from a grid: erf(c + u) = erf(c) + erf'(c) · Σ_k a_k(c) u^k, the
+# Taylor series to u^6 about the grid point c = round(64 z) / 64 nearest |z| (|u| <= 1/128),
+# where erf'(c) = 2/√π · e^(−c²) and a_k(c) = (−1)^(k−1) H_(k−1)(c) / k!, H the Hermite
+# polynomials. Its error is at most 5.7e-15 relative (measured against math.erf over float32 z);
+# ERF_TRUSTED bounds it with a margin of 17x. Beyond z = 6, erf is 1 in float64.
+ERF_GRID_STEPS = 64                                              # grid points per unit of z
+_GRID = np.arange(6 * ERF_GRID_STEPS + 1) / ERF_GRID_STEPS       # c = 0, 1/64, ..., 6
+ERF_ON_GRID = np.array([math.erf(c) for c in _GRID])                                   # erf(c)
+SLOPE_ON_GRID = np.array([2 / math.sqrt(math.pi) * math.exp(-c * c) for c in _GRID])   # erf'(c)
+ERF_TRUSTED = 1e-13                                              # relative error bound
+_CHUNK = 256                                                     # entries per pass, kept in cache
+
+
+@compiled(nogil=True)
+def gelu_forward_float32(x, x_safe, root_two, half, one, erf_on_grid, slope_on_grid, y, cdf):
+    """`gelu_forward` for float32 arrays (the scalars float32 too), with math.erf's bits and
+    about twice as fast; returns how many entries needed math.erf itself.
+
+    The float32 erf is math.erf's float64 value e rounded to float32. Its Taylor estimate ê
+    (see ERF_ON_GRID) is within ε = ERF_TRUSTED · |ê| of e, so when ê − ε and ê + ε round to
+    the same float32, e rounds to it too; otherwise (e near the midpoint between two float32,
+    a few entries in a million) that entry takes math.erf. Chunk by chunk, in four loops that
+    the compiler vectorizes, but for the table look-up."""
+    n = x.shape[0]
+    top = erf_on_grid.shape[0] - 1
+    steps = np.float64(top) / 6.0                               # grid points per unit of z
+    index = np.empty(_CHUNK, np.int64)
+    z, erf_c, slope_c, estimate = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
+    recomputed = 0
+    for start in range(0, n, _CHUNK):
+        m = min(_CHUNK, n - start)
+        for j in range(m):
+            z[j] = np.float64(x_safe[start + j] / root_two)      # z = x/√2, in float32 then exact in float64
+            nearest = abs(z[j]) * steps + 0.5
+            index[j] = int(nearest if nearest < top else top)    # c = index / steps, the grid point nearest |z|
+        for j in range(m):                                       # the look-up (not vectorized)
+            erf_c[j] = erf_on_grid[index[j]]
+            slope_c[j] = slope_on_grid[index[j]]
+        near = 0
+        for j in range(m):
+            size = abs(z[j])
+            c = index[j] / steps
+            u = size - c                                         # |u| <= 1/128, exact
+            c2 = c * c
+            a2 = -c                                              # a_k(c): Taylor coefficients / erf'(c)
+            a3 = (2.0 * c2 - 1.0) * (1.0 / 3.0)
+            a4 = (3.0 - 2.0 * c2) * c * (1.0 / 6.0)
+            a5 = ((4.0 * c2 - 12.0) * c2 + 3.0) * (1.0 / 30.0)
+            a6 = ((20.0 - 4.0 * c2) * c2 - 15.0) * c * (1.0 / 90.0)
+            e = erf_c[j] + slope_c[j] * (u * (1.0 + u * (a2 + u * (a3 + u * (a4 + u * (a5 + u * a6))))))
+            e = 1.0 if size >= 6.0 else e                        # (a NaN z stays NaN)
+            margin = e * ERF_TRUSTED
+            near += np.float32(e - margin) != np.float32(e + margin)
+            estimate[j] = math.copysign(e, z[j])                 # erf(−z) = −erf(z)
+        for j in range(m):
+            phi = half * (one + np.float32(estimate[j]))         # Φ = ½(1 + erf), in float32
+            cdf[start + j] = phi
+            y[start + j] = x[start + j] * phi
+        if near:
+            for j in range(m):
+                e = abs(estimate[j])
+                margin = e * ERF_TRUSTED
+                if not np.float32(e - margin) == np.float32(e + margin):     # too near a midpoint (or NaN)
+                    k = start + j
+                    phi = half * (one + np.float32(math.erf(np.float64(x_safe[k] / root_two))))
+                    cdf[k] = phi
+                    y[k] = x[k] * phi
+                    recomputed += 1
+    return recomputed
 
 
 @compiled(nogil=True)

@@ -147,7 +147,8 @@ class GELU(_Elementwise):
     ``approximate="none"`` (PyTorch's default) uses the exact erf; ``approximate="tanh"`` uses
     0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 x³))). NumPy has no erf: we take Python's
     ``math.erf``, entry by entry, and with ``fused="auto"`` and Numba installed a compiled
-    loop over the same ``math.erf`` (the same bits).
+    loop over the same ``math.erf`` (the same bits; in float32, a float64 estimate of erf that
+    falls back on ``math.erf`` wherever the estimate could round differently, the same bits).
     """
 
     def __init__(self, approximate="none", fused="auto"):
@@ -166,8 +167,12 @@ class GELU(_Elementwise):
         if kernels.use_compiled(self.fused, x, x_safe):    # the three lines below in one pass, same bits
             y, self.cdf = np.empty_like(x), np.empty_like(x)
             dtype = x.dtype.type
-            compiled.gelu_forward(x.reshape(-1), x_safe.reshape(-1), dtype(math.sqrt(2)), dtype(0.5), dtype(1),
-                                  y.reshape(-1), self.cdf.reshape(-1))
+            flat = (x.reshape(-1), x_safe.reshape(-1), dtype(math.sqrt(2)), dtype(0.5), dtype(1))
+            if x.dtype == np.float32:       # math.erf only where a float64 Taylor estimate is not enough
+                compiled.gelu_forward_float32(*flat, compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
+                                              y.reshape(-1), self.cdf.reshape(-1))
+            else:
+                compiled.gelu_forward(*flat, y.reshape(-1), self.cdf.reshape(-1))
             return y
         scaled = x_safe / math.sqrt(2)
         erf = compiled.erf if kernels.use_compiled(self.fused, scaled) else _erf
