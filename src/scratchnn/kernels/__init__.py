@@ -8,7 +8,7 @@
 - `normalization`: LayerNorm over the last axis and BatchNorm over the channels, forward
   and backward;
 - `pooling`: 2x2 max pooling with stride 2, forward and backward;
-- `recurrent`: the LSTM's step of backpropagation through time;
+- `recurrent`: the LSTM's steps between its tanh passes, forward and backward through time;
 - `optim`: the Adam, SGD-momentum, RMSprop and Adagrad steps (and scikit-learn's Adam).
 
 Each kernel does the same float operations in the same order as the NumPy code it replaces
