@@ -193,3 +193,28 @@ def test_compiled_softmax_backward_equals_the_numpy_lines(dtype, tolerance, caus
     for plain, compiled in zip(*results):
         assert compiled.dtype == dtype
         np.testing.assert_allclose(compiled, plain, rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("steps", [5, 8, 13, 64, 128, 130])
+@pytest.mark.parametrize("causal", [False, True])
+def test_compiled_softmax_forward_gives_the_numpy_lines_bits(dtype, steps, causal):
+    """The forward's softmax (scale, causal mask, max, e^·, sum, divide) with fused="auto" has
+    the bits of the NumPy lines: row sums in NumPy's order for T <= 128 (below 8, from 8, with
+    a remainder), NumPy's lines themselves beyond; huge, infinite and NaN scores too (NaN where
+    NumPy has NaN; a NaN's sign bit may differ)."""
+    pytest.importorskip("numba")
+    x = np.random.default_rng(steps).normal(scale=3, size=(3, steps, 8)).astype(dtype)
+    x[1, 0] = 1e4                                   # scores far beyond e^·'s range
+    x[2, 1, 0] = np.inf                             # inf − inf: NaN rows, as in NumPy
+    x[2, 2, 3] = np.nan
+    results = []
+    for fused in (False, "auto"):
+        layer = sn.MultiHeadAttention(8, heads=2, causal=causal, fused=fused)
+        layer.build(np.random.default_rng(0), dtype)
+        with np.errstate(invalid="ignore", over="ignore"):
+            results.append((layer.forward(x), layer.p))
+    for plain, compiled in zip(*results):
+        np.testing.assert_array_equal(np.isnan(compiled), np.isnan(plain))      # NaN where NumPy has NaN,
+        numbers = ~np.isnan(plain)                                               # the same bits elsewhere
+        assert compiled[numbers].tobytes() == plain[numbers].tobytes()

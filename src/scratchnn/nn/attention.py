@@ -39,7 +39,8 @@ class MultiHeadAttention(Layer):
     ``out_proj_weight`` U(−1/√dim, 1/√dim) (nn.Linear's default), drawn from the build rng.
 
     ``fused="auto"`` computes dL/dS from dL/dP in one compiled pass when Numba is installed
-    (`scratchnn.kernels.attention`, equal to the NumPy lines to float rounding); a runtime
+    (`scratchnn.kernels.attention`, equal to the NumPy lines to float rounding), and the
+    forward's softmax around NumPy's e^· in two (the same bits, for T up to 128); a runtime
     choice, not saved in the config.
 
     Errors (ValueError, naming the layer and the shapes): dim not divisible by heads, an input
@@ -93,11 +94,14 @@ class MultiHeadAttention(Layer):
         qkv += self.in_proj_bias.value                                       # the bias added in place
         self.q, self.k, self.v = self._split_heads(qkv.reshape(batch, steps, 3 * dim))   # (N, H, T, d) each
         scale = 1.0 / math.sqrt(self.head_dim)
-        scores = self.q @ self.k.swapaxes(-1, -2)                            # S = Q Kᵀ / √d,
-        scores *= scale                                                      # scaled in place (T×T arrays are large)
-        if self.causal:
-            np.copyto(scores, -np.inf, where=_future(steps))               # j > i: e^−∞ = 0 below
-        self.p = _softmax_in_place(scores)                                   # P = softmax(S), max-subtracted
+        scores = self.q @ self.k.swapaxes(-1, -2)                            # S = Q Kᵀ / √d
+        if kernels.use_compiled(self.fused, scores) and steps <= compiled.SUMMED_IN_NUMPY_ORDER:
+            self.p = _softmax_compiled(scores, scores.dtype.type(scale), self.causal)   # the lines below
+        else:
+            scores *= scale                                                  # scaled in place (T×T arrays are large)
+            if self.causal:
+                np.copyto(scores, -np.inf, where=_future(steps))           # j > i: e^−∞ = 0 below
+            self.p = _softmax_in_place(scores)                               # P = softmax(S), max-subtracted
         self.o = np.empty((batch * steps, dim), dtype=self.p.dtype)          # heads side by side, as rows:
         heads_out = self.o.reshape(batch, steps, self.heads, self.head_dim).transpose(0, 2, 1, 3)
         np.matmul(self.p, self.v, out=heads_out)                             # O = P V, written into them
@@ -150,6 +154,16 @@ def _softmax_in_place(scores):
         scores -= _row_max(scores)
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=-1, keepdims=True)
+    return scores
+
+
+def _softmax_compiled(scores, scale, causal):
+    """The forward's scaling, causal mask and `_softmax_in_place`, the same bits, in three
+    passes over S instead of about a dozen: the arithmetic around NumPy's e^· compiled."""
+    rows = scores.reshape(-1, scores.shape[-1])
+    compiled.scale_mask_shift_rows(rows, scale, causal)                   # S·scale, −∞ if j > i, S − max S
+    np.exp(scores, out=scores)
+    compiled.divide_rows_by_sum(rows)                                       # e^S / Σ e^S
     return scores
 
 
