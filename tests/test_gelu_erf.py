@@ -22,10 +22,11 @@ FORTY = int(np.float32(40).view(np.int32))      # bit pattern of 40.0: GELU clip
 
 def both_kernels(x):
     """(Φ, y, recomputed) from the fast kernel and (Φ, y) from math.erf at every entry."""
-    fast_cdf, fast_y, cdf, y = (np.empty_like(x) for _ in range(4))
-    recomputed = compiled.gelu_forward_float32(x, x, *SCALARS, compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
-                                               fast_y, fast_cdf)
-    compiled.gelu_forward(x, x, *SCALARS, y, cdf)
+    fast_cdf, fast_y, cdf, y, x_safe = (np.empty_like(x) for _ in range(5))
+    recomputed = compiled.gelu_forward_float32(x, *SCALARS, compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
+                                               x_safe, fast_y, fast_cdf)
+    assert x_safe.tobytes() == np.clip(x, -40, 40).tobytes()
+    compiled.gelu_forward(x, x_safe, *SCALARS, y, cdf)
     return (fast_cdf, fast_y, recomputed), (cdf, y)
 
 
@@ -44,7 +45,8 @@ def test_float32_erf_has_math_erfs_bits_over_a_dense_sweep():
     patterns = np.arange(0, FORTY + 1, 509, dtype=np.int32)
     sweep = patterns.view(np.float32)
     x = np.concatenate([sweep, -sweep, np.random.default_rng(0).normal(scale=3, size=200_000).astype(np.float32),
-                        np.array([0.0, -0.0, 1e-45, -1e-45, 40.0, -40.0, 8.5, -8.5, np.nan], np.float32)])
+                        np.array([0.0, -0.0, 1e-45, -1e-45, 40.0, -40.0, 8.5, -8.5, 45.0, -1e30, np.inf, -np.inf,
+                                  np.nan], np.float32)])
     recomputed = assert_same_bits(x)
     assert 1 <= recomputed < 1e-4 * x.size       # the fallback ran (the NaN at least), and rarely
 

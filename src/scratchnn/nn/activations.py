@@ -158,6 +158,8 @@ class GELU(_Elementwise):
     def forward(self, x, training=False):
         # Beyond |x| = 40, Φ is exactly 0 or 1 and φ exactly 0 in float32 and float64; clipping
         # there keeps x² and x³ from overflowing without changing any result.
+        if self.approximate == "none" and x.dtype == np.float32 and kernels.use_compiled(self.fused, x):
+            return self._forward_float32(x)
         self.x_safe = x_safe = np.clip(x, -40, 40)
         if self.approximate == "tanh":
             cube = x_safe * x_safe * x_safe            # as PyTorch; x**3 would run pow entry by entry
@@ -167,17 +169,22 @@ class GELU(_Elementwise):
         if kernels.use_compiled(self.fused, x, x_safe):    # the three lines below in one pass, same bits
             y, self.cdf = np.empty_like(x), np.empty_like(x)
             dtype = x.dtype.type
-            flat = (x.reshape(-1), x_safe.reshape(-1), dtype(math.sqrt(2)), dtype(0.5), dtype(1))
-            if x.dtype == np.float32:       # math.erf only where a float64 Taylor estimate is not enough
-                compiled.gelu_forward_float32(*flat, compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
-                                              y.reshape(-1), self.cdf.reshape(-1))
-            else:
-                compiled.gelu_forward(*flat, y.reshape(-1), self.cdf.reshape(-1))
+            compiled.gelu_forward(x.reshape(-1), x_safe.reshape(-1), dtype(math.sqrt(2)), dtype(0.5), dtype(1),
+                                  y.reshape(-1), self.cdf.reshape(-1))
             return y
         scaled = x_safe / math.sqrt(2)
         erf = compiled.erf if kernels.use_compiled(self.fused, scaled) else _erf
         self.cdf = 0.5 * (1 + erf(scaled).astype(x.dtype))    # Φ(x) = (1 + erf(x/√2)) / 2
         return x * self.cdf
+
+    def _forward_float32(self, x):
+        """The clip and the three lines of `forward` in one compiled pass, the same bits: erf
+        from a float64 estimate, and from math.erf wherever the estimate could round otherwise."""
+        self.x_safe, y, self.cdf = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        compiled.gelu_forward_float32(x.reshape(-1), np.float32(math.sqrt(2)), np.float32(0.5), np.float32(1),
+                                      compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
+                                      self.x_safe.reshape(-1), y.reshape(-1), self.cdf.reshape(-1))
+        return y
 
     def backward(self, grad_output):
         x = self.x_safe
