@@ -45,10 +45,9 @@ class LSTM(_Recurrent):
         return np.where(np.arange(4 * self.hidden_size) // self.hidden_size == 2, 1.0, 0.5).astype(dtype)
 
     def project(self, rows, w_ih, b_ih, b_hh):
-        half = self._halves(rows.dtype)
-        projected = rows @ (w_ih * half[:, None]).T         # W_ih x_t, σ rows halved
-        projected += (b_ih + b_hh) * half                   # + b_ih + b_hh (both biases, once)
-        return projected
+        weights = np.concatenate([w_ih, (b_ih + b_hh)[:, None]], axis=1)   # [W_ih  b_ih + b_hh]
+        weights *= self._halves(rows.dtype)[:, None]        # σ rows halved
+        return rows @ weights.T                             # W_ih x_t + b_ih + b_hh, both biases in the product
 
     def run(self, projected, w_hh, b_hh):
         steps, batch, G = projected.shape                   # projected: a_t's input part, b_hh included

@@ -119,18 +119,19 @@ class _Recurrent(Layer):
 
     def _run_cell(self, inputs, w_ih, w_hh, b_ih, b_hh):
         batch, steps, width = inputs.shape
-        rows = inputs.transpose(1, 0, 2).reshape(steps * batch, width)   # x_t for every (t, n), time-major
+        rows = np.empty((steps * batch, width + 1), dtype=inputs.dtype)   # [x_t 1] for every (t, n), time-major:
+        rows.reshape(steps, batch, width + 1)[:, :, :width] = inputs.transpose(1, 0, 2)
+        rows[:, width] = 1                  # the 1 makes the bias part of the products, forward and backward
         projected = self.project(rows, w_ih, b_ih, b_hh).reshape(steps, batch, -1)   # all t at once
         h, cache = self.run(projected, w_hh, b_hh)                       # h (T, N, H)
         self.saved.append((rows, h, cache))
         return h.transpose(1, 0, 2)                                      # batch-first again (a view)
 
     def project(self, rows, w_ih, b_ih, b_hh):
-        """The input part of every step's pre-activations, x_t W_ihᵀ + b_ih, for the rows x_t
-        (T·N, in) at once (a cell may fold more into this one product, as the LSTM does)."""
-        projected = rows @ w_ih.T                                        # W_ih x_t
-        projected += b_ih                                                # + b_ih, in place
-        return projected
+        """The input part of every step's pre-activations, W_ih x_t + b_ih, for the rows
+        [x_t 1] (T·N, in + 1) at once: one product with [W_ih b_ih] (a cell may fold more into
+        it, as the LSTM does)."""
+        return rows @ np.concatenate([w_ih, b_ih[:, None]], axis=1).T    # [W_ih b_ih] [x_t 1] = W_ih x_t + b_ih
 
     def _final_states(self, outputs):
         hidden = self.hidden_size
@@ -177,8 +178,9 @@ class _Recurrent(Layer):
         shared = grad_h_part is grad_x_part                            # one δ for both parts (not the GRU)
         grad_x_part = grad_x_part.reshape(steps * batch, -1)           # δ_t for every (t, n), as rows
         grad_h_part = grad_h_part.reshape(steps, batch, -1)
-        w_ih.grad += grad_x_part.T @ rows                              # dL/dW_ih = Σ_t δ_tᵀ x_t
-        grad_b_ih = grad_x_part.sum(axis=0)                            # dL/db_ih = Σ_t δ_t
+        both = grad_x_part.T @ rows                                    # Σ_t δ_tᵀ [x_t 1], one product:
+        w_ih.grad += both[:, :-1]                                      # dL/dW_ih = Σ_t δ_tᵀ x_t
+        grad_b_ih = both[:, -1]                                        # dL/db_ih = Σ_t δ_t
         b_ih.grad += grad_b_ih
         # dL/dW_hh = Σ_t δ_tᵀ h_{t-1}, for t >= 1 (h_{-1} = 0 adds nothing): steps 1..T-1 of δ
         # against steps 0..T-2 of h, both contiguous blocks of rows in the time-major layout
