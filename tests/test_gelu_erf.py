@@ -48,7 +48,7 @@ def test_float32_erf_has_math_erfs_bits_over_a_dense_sweep():
                         np.array([0.0, -0.0, 1e-45, -1e-45, 40.0, -40.0, 8.5, -8.5, 45.0, -1e30, np.inf, -np.inf,
                                   np.nan], np.float32)])
     recomputed = assert_same_bits(x)
-    assert 1 <= recomputed < 1e-4 * x.size       # the fallback ran (the NaN at least), and rarely
+    assert 1 <= recomputed < 1e-3 * x.size       # the fallback ran (the NaN at least), and rarely
 
 
 def test_float32_erf_near_the_grid_and_its_midpoints():
@@ -75,7 +75,7 @@ def test_gelu_layer_float32_fused_and_plain_agree_bit_for_bit():
 def test_float32_erf_has_math_erfs_bits_at_every_float32_input():
     """Every float32 in [0, 40] (about 1.1 billion; negatives follow, as both the estimate and
     math.erf are odd: erf(−z) = −erf(z) bit for bit, which the dense sweep checks), in blocks.
-    Beyond 40 GELU clips its input. About a minute."""
+    Beyond 40 GELU clips its input. About a minute and a half."""
     block = 1 << 24
     for start in range(0, FORTY + 1, block):
         assert_same_bits(np.arange(start, min(start + block, FORTY + 1), dtype=np.int32).view(np.float32))

@@ -193,11 +193,16 @@ class GELU(_Elementwise):
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
         # in place on one buffer (each pass on a fresh array of the layer's size costs as much again)
-        grad = np.multiply(x, x)
-        grad *= -0.5                                        # −x²/2 (the same bits as (−x/2)·x: ½ is exact)
+        fused = kernels.use_compiled(self.fused, x, self.cdf, grad_output)
+        if fused:                                           # the two lines below in one pass
+            grad = np.empty_like(x)
+            compiled.gelu_exponent(x.reshape(-1), x.dtype.type(-0.5), grad.reshape(-1))
+        else:
+            grad = np.multiply(x, x)
+            grad *= -0.5                                    # −x²/2 (the same bits as (−x/2)·x: ½ is exact)
         np.exp(grad, out=grad)                              # e^(−x²/2), NumPy's SIMD exp
         root_two_pi = x.dtype.type(math.sqrt(2 * math.pi))
-        if kernels.use_compiled(self.fused, grad, x, self.cdf, grad_output):
+        if fused:
             compiled.gelu_backward(grad.reshape(-1), x.reshape(-1), self.cdf.reshape(-1),
                                    grad_output.reshape(-1), root_two_pi)       # the lines below, one pass
             return grad
