@@ -12,21 +12,38 @@ SUMMED_IN_NUMPY_ORDER = 128     # `divide_rows_by_sum` takes rows up to this lon
 def scale_mask_shift_rows(scores, scale, causal):
     """The softmax's steps before e^·, over (R, T) rows of S (row r is query i = r mod T),
     in place, with the bits of the NumPy lines of `MultiHeadAttention.forward`: S · scale;
-    if `causal`, −∞ at the keys j > i; then S − max_j S (a NaN in the row gives NaN, as
-    np.maximum does). One pass per row while it is in cache, instead of four over all of S."""
+    if `causal`, −∞ at the keys j > i; then S − max_j S (a NaN in the row makes the max NaN,
+    as np.maximum does). One pass per row while it is in cache, instead of four over all of S;
+    the max by eight running maxima (the same value in any order), which the compiler can
+    vectorize."""
     steps = scores.shape[1]
+    whole = steps - steps % 8
     for row in range(scores.shape[0]):
         s = scores[row]
-        query = row % steps
-        for j in range(steps):
+        seen = row % steps + 1 if causal else steps                 # keys j < seen are kept
+        nans = 0
+        for j in range(seen):
             s[j] = s[j] * scale
-        if causal:
-            for j in range(query + 1, steps):
-                s[j] = -np.inf
+            nans += s[j] != s[j]
+        for j in range(seen, steps):                                # the future keys (causal)
+            s[j] = -np.inf
         largest = s[0]
-        for j in range(1, steps):
-            if s[j] > largest or s[j] != s[j]:               # NaN wins, as in np.maximum
-                largest = s[j] if largest == largest else largest
+        if whole:
+            m0, m1, m2, m3, m4, m5, m6, m7 = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
+            for j in range(8, whole, 8):
+                m0 = s[j] if s[j] > m0 else m0
+                m1 = s[j + 1] if s[j + 1] > m1 else m1
+                m2 = s[j + 2] if s[j + 2] > m2 else m2
+                m3 = s[j + 3] if s[j + 3] > m3 else m3
+                m4 = s[j + 4] if s[j + 4] > m4 else m4
+                m5 = s[j + 5] if s[j + 5] > m5 else m5
+                m6 = s[j + 6] if s[j + 6] > m6 else m6
+                m7 = s[j + 7] if s[j + 7] > m7 else m7
+            largest = max(max(max(m0, m1), max(m2, m3)), max(max(m4, m5), max(m6, m7)))
+        for j in range(whole, steps):
+            largest = s[j] if s[j] > largest else largest
+        if nans:
+            largest = s[0] - s[0] + np.nan * scale               # NaN, in the dtype
         for j in range(steps):
             s[j] = s[j] - largest
 
