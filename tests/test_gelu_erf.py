@@ -22,11 +22,10 @@ FORTY = int(np.float32(40).view(np.int32))      # bit pattern of 40.0: GELU clip
 
 def both_kernels(x):
     """(Φ, y, recomputed) from the fast kernel and (Φ, y) from math.erf at every entry."""
-    fast_cdf, fast_y, cdf, y, x_safe = (np.empty_like(x) for _ in range(5))
+    fast_cdf, fast_y, cdf, y = (np.empty_like(x) for _ in range(4))
     recomputed = compiled.gelu_forward_float32(x, *SCALARS, compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
-                                               x_safe, fast_y, fast_cdf)
-    assert x_safe.tobytes() == np.clip(x, -40, 40).tobytes()
-    compiled.gelu_forward(x, x_safe, *SCALARS, y, cdf)
+                                               fast_y, fast_cdf)
+    compiled.gelu_forward(x, np.clip(x, -40, 40), *SCALARS, y, cdf)
     return (fast_cdf, fast_y, recomputed), (cdf, y)
 
 
@@ -69,6 +68,18 @@ def test_gelu_layer_float32_fused_and_plain_agree_bit_for_bit():
     fused, plain = GELU(fused=True), GELU(fused=False)
     assert fused.forward(x).tobytes() == plain.forward(x).tobytes()
     assert fused.backward(upstream).tobytes() == plain.backward(upstream).tobytes()
+
+
+def test_gelu_float32_backward_without_the_kernel_clips_the_kept_input():
+    """The fast forward keeps x unclipped; a backward that cannot take the compiled pass (a
+    strided dL/dy) clips it itself: the same gradient, bit for bit, huge inputs included."""
+    x = np.random.default_rng(7).normal(scale=30, size=(16, 40)).astype(np.float32)
+    x[0, :3] = [1e30, -1e30, 45.0]
+    upstream = np.random.default_rng(8).normal(size=(16, 80)).astype(np.float32)[:, ::2]    # not contiguous
+    fused, plain = GELU(fused=True), GELU(fused=False)
+    assert fused.forward(x).tobytes() == plain.forward(x).tobytes()
+    assert fused.backward(upstream).tobytes() == plain.backward(upstream).tobytes()
+    assert fused.backward(np.ascontiguousarray(upstream)).tobytes() == plain.backward(upstream).tobytes()
 
 
 @pytest.mark.slow

@@ -50,10 +50,10 @@ _CHUNK = 256                                                     # entries per p
 
 
 @compiled(nogil=True)
-def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, x_safe, y, cdf):
+def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, y, cdf):
     """`gelu_forward` for float32 arrays (the scalars float32 too), with math.erf's bits and
-    about twice as fast, which also writes x_safe = clip(x, −40, 40) (`GELU.forward`'s np.clip,
-    the same values); returns how many entries needed math.erf itself.
+    about twice as fast, taking x itself and clipping it to [−40, 40] as it goes (`GELU.forward`'s
+    np.clip, the same values); returns how many entries needed math.erf itself.
 
     The float32 erf is math.erf's float64 value e rounded to float32. Its Taylor estimate ê
     (see ERF_ON_GRID) is within ε = ERF_TRUSTED · |ê| of e, so when ê − ε and ê + ε round to
@@ -63,6 +63,7 @@ def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, x_s
     n = x.shape[0]
     top = erf_on_grid.shape[0] - 1
     steps = np.float64(top) / 6.0                               # grid points per unit of z
+    spacing = 1.0 / steps                                       # 1/512: c = index · spacing exactly
     index = np.empty(_CHUNK, np.int64)
     z, erf_c, slope_c, estimate = np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK), np.empty(_CHUNK)
     recomputed = 0
@@ -72,7 +73,6 @@ def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, x_s
             v = x[start + j]
             v = np.float32(-40.0) if v < -40.0 else v            # clip(x, −40, 40), NaN kept (float32
             v = np.float32(40.0) if v > 40.0 else v              # constants: v / √2 stays in float32)
-            x_safe[start + j] = v
             z[j] = np.float64(v / root_two)                      # z = x/√2, in float32 then exact in float64
             nearest = abs(z[j]) * steps + 0.5
             index[j] = int(nearest if nearest < top else top)    # c = index / steps, the grid point nearest |z|
@@ -82,7 +82,7 @@ def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, x_s
         near = 0
         for j in range(m):
             size = abs(z[j])
-            c = index[j] / steps
+            c = index[j] * spacing                               # (a product: a division would be slow)
             u = size - c                                         # |u| <= 1/1024, exact
             a3 = (2.0 * (c * c) - 1.0) * (1.0 / 3.0)               # the u³ coefficient over erf'(c)
             e = erf_c[j] + slope_c[j] * (u * (1.0 + u * (u * a3 - c)))
@@ -100,7 +100,10 @@ def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, x_s
                 margin = e * ERF_TRUSTED
                 if not np.float32(e - margin) == np.float32(e + margin):     # too near a midpoint (or NaN)
                     k = start + j
-                    phi = half * (one + np.float32(math.erf(np.float64(x_safe[k] / root_two))))
+                    v = x[k]
+                    v = np.float32(-40.0) if v < -40.0 else v
+                    v = np.float32(40.0) if v > 40.0 else v
+                    phi = half * (one + np.float32(math.erf(np.float64(v / root_two))))
                     cdf[k] = phi
                     y[k] = x[k] * phi
                     recomputed += 1
@@ -108,17 +111,25 @@ def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, x_s
 
 
 @compiled(nogil=True)
-def gelu_exponent(x, minus_half, out):
-    """−x²/2 over 1-D arrays into `out`, as ``np.multiply(x, x)`` then ``*= −0.5`` (the same
-    bits), in one pass; `minus_half` in the arrays' dtype."""
+def gelu_exponent(x, limit, minus_half, out):
+    """−v²/2 over 1-D arrays into `out`, v = clip(x, −limit, limit), as ``np.clip``, then
+    ``np.multiply(v, v)`` and ``*= −0.5`` (the same bits), in one pass; `limit` and
+    `minus_half` in the arrays' dtype."""
     for k in range(x.shape[0]):
-        out[k] = (x[k] * x[k]) * minus_half
+        v = x[k]
+        v = -limit if v < -limit else v
+        v = limit if v > limit else v
+        out[k] = (v * v) * minus_half
 
 
 @compiled(nogil=True)
-def gelu_backward(grad, x, cdf, grad_output, root_two_pi):
-    """GELU's dL/dx over 1-D arrays, written over `grad`, which holds e^(−x²/2): ((grad / √(2π))
-    · x + Φ) · dL/dy, the four in-place NumPy lines of `GELU.backward` in one pass (the same
-    bits); `root_two_pi` is √(2π) in the arrays' dtype."""
+def gelu_backward(grad, x, cdf, grad_output, limit, root_two_pi):
+    """GELU's dL/dx over 1-D arrays, written over `grad`, which holds e^(−v²/2) for v =
+    clip(x, −limit, limit): ((grad / √(2π)) · v + Φ) · dL/dy, the four in-place NumPy lines
+    of `GELU.backward` in one pass (the same bits); `limit` and `root_two_pi` (√(2π)) in the
+    arrays' dtype."""
     for k in range(grad.shape[0]):
-        grad[k] = ((grad[k] / root_two_pi) * x[k] + cdf[k]) * grad_output[k]
+        v = x[k]
+        v = -limit if v < -limit else v
+        v = limit if v > limit else v
+        grad[k] = ((grad[k] / root_two_pi) * v + cdf[k]) * grad_output[k]

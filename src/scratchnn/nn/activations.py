@@ -158,6 +158,7 @@ class GELU(_Elementwise):
     def forward(self, x, training=False):
         # Beyond |x| = 40, Φ is exactly 0 or 1 and φ exactly 0 in float32 and float64; clipping
         # there keeps x² and x³ from overflowing without changing any result.
+        self.x = x                                      # kept for backward
         if self.approximate == "none" and x.dtype == np.float32 and kernels.use_compiled(self.fused, x):
             return self._forward_float32(x)
         self.x_safe = x_safe = np.clip(x, -40, 40)
@@ -179,32 +180,34 @@ class GELU(_Elementwise):
 
     def _forward_float32(self, x):
         """The clip and the three lines of `forward` in one compiled pass, the same bits: erf
-        from a float64 estimate, and from math.erf wherever the estimate could round otherwise."""
-        self.x_safe, y, self.cdf = np.empty_like(x), np.empty_like(x), np.empty_like(x)
+        from a float64 estimate, and from math.erf wherever the estimate could round otherwise.
+        The clipped x is not stored (one array fewer to write): backward clips again."""
+        self.x_safe = None
+        y, self.cdf = np.empty_like(x), np.empty_like(x)
         compiled.gelu_forward_float32(x.reshape(-1), np.float32(math.sqrt(2)), np.float32(0.5), np.float32(1),
-                                      compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
-                                      self.x_safe.reshape(-1), y.reshape(-1), self.cdf.reshape(-1))
+                                      compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID, y.reshape(-1), self.cdf.reshape(-1))
         return y
 
     def backward(self, grad_output):
-        x = self.x_safe
         if self.approximate == "tanh":
-            t = self.tanh_inner
+            x, t = self.x_safe, self.tanh_inner
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
         # in place on one buffer (each pass on a fresh array of the layer's size costs as much again)
+        x, dtype = self.x, self.x.dtype.type
         fused = kernels.use_compiled(self.fused, x, self.cdf, grad_output)
-        if fused:                                           # the two lines below in one pass
+        if fused:                                           # the clip and the two lines below in one pass
             grad = np.empty_like(x)
-            compiled.gelu_exponent(x.reshape(-1), x.dtype.type(-0.5), grad.reshape(-1))
+            compiled.gelu_exponent(x.reshape(-1), dtype(40), dtype(-0.5), grad.reshape(-1))
         else:
+            x = self.x_safe if self.x_safe is not None else np.clip(x, -40, 40)
             grad = np.multiply(x, x)
             grad *= -0.5                                    # −x²/2 (the same bits as (−x/2)·x: ½ is exact)
         np.exp(grad, out=grad)                              # e^(−x²/2), NumPy's SIMD exp
-        root_two_pi = x.dtype.type(math.sqrt(2 * math.pi))
+        root_two_pi = dtype(math.sqrt(2 * math.pi))
         if fused:
             compiled.gelu_backward(grad.reshape(-1), x.reshape(-1), self.cdf.reshape(-1),
-                                   grad_output.reshape(-1), root_two_pi)       # the lines below, one pass
+                                   grad_output.reshape(-1), dtype(40), root_two_pi)   # the lines below, one pass
             return grad
         grad /= root_two_pi                                 # φ(x) = e^(−x²/2) / √(2π)
         grad *= x
