@@ -138,6 +138,7 @@ class ELU(_Elementwise):
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+_BLOCK = 1 << 16            # entries per block of GELU's compiled backward: 4 arrays of it fit in L2
 _erf = np.frompyfunc(math.erf, 1, 1)
 
 
@@ -193,26 +194,32 @@ class GELU(_Elementwise):
             x, t = self.x_safe, self.tanh_inner
             d_inner = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * x * x)
             return grad_output * (0.5 * (1 + t) + 0.5 * x * (1 - t * t) * d_inner)
+        if kernels.use_compiled(self.fused, self.x, self.cdf, grad_output):
+            return self._backward_compiled(grad_output)     # the lines below, the same bits
+        x = self.x_safe if self.x_safe is not None else np.clip(self.x, -40, 40)
         # in place on one buffer (each pass on a fresh array of the layer's size costs as much again)
-        x, dtype = self.x, self.x.dtype.type
-        fused = kernels.use_compiled(self.fused, x, self.cdf, grad_output)
-        if fused:                                           # the clip and the two lines below in one pass
-            grad = np.empty_like(x)
-            compiled.gelu_exponent(x.reshape(-1), dtype(40), dtype(-0.5), grad.reshape(-1))
-        else:
-            x = self.x_safe if self.x_safe is not None else np.clip(x, -40, 40)
-            grad = np.multiply(x, x)
-            grad *= -0.5                                    # −x²/2 (the same bits as (−x/2)·x: ½ is exact)
+        grad = np.multiply(x, x)
+        grad *= -0.5                                        # −x²/2 (the same bits as (−x/2)·x: ½ is exact)
         np.exp(grad, out=grad)                              # e^(−x²/2), NumPy's SIMD exp
-        root_two_pi = dtype(math.sqrt(2 * math.pi))
-        if fused:
-            compiled.gelu_backward(grad.reshape(-1), x.reshape(-1), self.cdf.reshape(-1),
-                                   grad_output.reshape(-1), dtype(40), root_two_pi)   # the lines below, one pass
-            return grad
+        root_two_pi = x.dtype.type(math.sqrt(2 * math.pi))
         grad /= root_two_pi                                 # φ(x) = e^(−x²/2) / √(2π)
         grad *= x
         grad += self.cdf                                    # d(xΦ)/dx = Φ(x) + x·φ(x)
         grad *= grad_output
+        return grad
+
+    def _backward_compiled(self, grad_output):
+        """`backward`'s lines as two compiled passes around NumPy's exp (clip and −x²/2, then
+        the rest), block by block, so that each block stays in cache between the three passes
+        instead of the three running over arrays larger than the cache."""
+        dtype = self.x.dtype.type
+        grad = np.empty_like(self.x)
+        flat = (self.x.reshape(-1), self.cdf.reshape(-1), grad_output.reshape(-1), grad.reshape(-1))
+        for start in range(0, grad.size, _BLOCK):
+            x, cdf, grad_y, block = (array[start:start + _BLOCK] for array in flat)
+            compiled.gelu_exponent(x, dtype(40), dtype(-0.5), block)                   # −x²/2, x clipped
+            np.exp(block, out=block)                                                    # e^(−x²/2)
+            compiled.gelu_backward(block, x, cdf, grad_y, dtype(40), dtype(math.sqrt(2 * math.pi)))
         return grad
 
     def get_config(self):
