@@ -196,15 +196,16 @@ def test_compiled_softmax_backward_equals_the_numpy_lines(dtype, tolerance, caus
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("steps", [5, 8, 13, 64, 128, 130])
+@pytest.mark.parametrize("batch, steps", [(3, 5), (3, 8), (3, 13), (3, 64), (40, 64), (3, 128), (3, 130)])
 @pytest.mark.parametrize("causal", [False, True])
-def test_compiled_softmax_forward_gives_the_numpy_lines_bits(dtype, steps, causal):
+def test_compiled_softmax_forward_gives_the_numpy_lines_bits(dtype, batch, steps, causal):
     """The forward's softmax (scale, causal mask, max, e^·, sum, divide) with fused="auto" has
     the bits of the NumPy lines: row sums in NumPy's order for T <= 128 (below 8, from 8, with
-    a remainder), NumPy's lines themselves beyond; huge, infinite and NaN scores too (NaN where
-    NumPy has NaN; a NaN's sign bit may differ)."""
+    a remainder), NumPy's lines themselves beyond, in blocks of 64 T×T matrices at T = 64 (40 × 2
+    heads: two blocks); huge, infinite and NaN scores too (NaN where NumPy has NaN; a NaN's sign
+    bit may differ)."""
     pytest.importorskip("numba")
-    x = np.random.default_rng(steps).normal(scale=3, size=(3, steps, 8)).astype(dtype)
+    x = np.random.default_rng(steps).normal(scale=3, size=(batch, steps, 8)).astype(dtype)
     x[1, 0] = 1e4                                   # scores far beyond e^·'s range
     x[2, 1, 0] = np.inf                             # inf − inf: NaN rows, as in NumPy
     x[2, 2, 3] = np.nan

@@ -159,11 +159,17 @@ def _softmax_in_place(scores):
 
 def _softmax_compiled(scores, scale, causal):
     """The forward's scaling, causal mask and `_softmax_in_place`, the same bits, in three
-    passes over S instead of about a dozen: the arithmetic around NumPy's e^· compiled."""
-    rows = scores.reshape(-1, scores.shape[-1])
-    compiled.scale_mask_shift_rows(rows, scale, causal)                   # S·scale, −∞ if j > i, S − max S
-    np.exp(scores, out=scores)
-    compiled.divide_rows_by_sum(rows)                                       # e^S / Σ e^S
+    passes over S instead of about a dozen: the arithmetic around NumPy's e^· compiled. The
+    passes run block by block (whole T×T matrices, about 1 MB), each block staying in cache
+    across the three."""
+    steps = scores.shape[-1]
+    rows = scores.reshape(-1, steps)
+    block = steps * max(1, (1 << 18) // (steps * steps))                  # rows: whole matrices, so row mod T = i
+    for start in range(0, rows.shape[0], block):
+        part = rows[start:start + block]
+        compiled.scale_mask_shift_rows(part, scale, causal)               # S·scale, −∞ if j > i, S − max S
+        np.exp(part, out=part)
+        compiled.divide_rows_by_sum(part)                                   # e^S / Σ e^S
     return scores
 
 
