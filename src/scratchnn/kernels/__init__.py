@@ -1,8 +1,9 @@
 """Optional compiled kernels, by domain, compiled by Numba when it is installed
 (``pip install scratchnn[fast]``):
 
-- `activations`: ReLU's gradient, GELU (its float32 erf, its backward);
-- `attention`: the softmax's backward in self-attention;
+- `activations`: ReLU's gradient, GELU (its erf: in float32 from a float64 estimate checked
+  against the float32 rounding midpoints, math.erf where it is too near one; its backward);
+- `attention`: the softmax's arithmetic around NumPy's exp in self-attention, and its backward;
 - `embedding`: the Embedding's scatter-add of row gradients;
 - `conv`: Conv2D's stride-1 im2col / col2im copies;
 - `normalization`: LayerNorm over the last axis and BatchNorm over the channels, forward
@@ -12,7 +13,9 @@
 - `optim`: the Adam, SGD-momentum, RMSprop and Adagrad steps (and scikit-learn's Adam).
 
 Each kernel does the same float operations in the same order as the NumPy code it replaces
-(see `_numba.compiled`), so both give the same bits; tests check that. The exceptions sum
+(see `_numba.compiled`), so both give the same bits; tests check that (GELU's float32 erf
+does other operations and still gives math.erf's bits: tests/test_gelu_erf.py checks every
+float32 input up to 40). The exceptions sum
 in another order and agree to rounding: the normalization kernels (sums in order or in
 lanes, where NumPy sums pairwise) and the attention softmax backward (sums in order). A layer or optimizer
 takes a ``fused`` argument (checked by `check_option`) and asks `use_compiled` before each
