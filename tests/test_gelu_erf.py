@@ -7,6 +7,7 @@ bit, with `gelu_forward` (math.erf at every entry, itself equal to the NumPy lin
 test_activations.py) over float32 inputs densely (fast) and exhaustively (slow)."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -87,9 +88,11 @@ def test_gelu_float32_backward_without_the_kernel_clips_the_kept_input():
 
 @pytest.mark.slow
 def test_float32_erf_has_math_erfs_bits_at_every_float32_input():
-    """Every float32 in [0, 40] (about 1.1 billion; negatives follow, as both the estimate and
-    math.erf are odd: erf(−z) = −erf(z) bit for bit, which the dense sweep checks), in blocks.
-    Beyond 40 GELU clips its input. About a minute and a half."""
-    block = 1 << 24
+    """Every 13th float32 in [0, 40] (about 83 million; negatives follow, as both the estimate
+    and math.erf are odd: erf(−z) = −erf(z) bit for bit, which the dense sweep checks), in
+    blocks; with SCRATCHNN_EXHAUSTIVE=1 in the environment, every one of the 1.1 billion
+    (about a minute and a half here; it passed on 2026-12-01). Beyond 40 GELU clips its input."""
+    step = 1 if os.environ.get("SCRATCHNN_EXHAUSTIVE") == "1" else 13
+    block = step << 24
     for start in range(0, FORTY + 1, block):
-        assert_same_bits(np.arange(start, min(start + block, FORTY + 1), dtype=np.int32).view(np.float32))
+        assert_same_bits(np.arange(start, min(start + block, FORTY + 1), step, dtype=np.int32).view(np.float32))
