@@ -253,9 +253,14 @@ def test_images_default_to_the_measured_recipes(capsys, tmp_path):
 
     for argv, kind, expected in [
             (["train", "fashion-mnist"], "images", {"epochs": 30, "hidden": [512, 256], "dropout": 0.2,
-                                                    "schedule": "cosine", "label_smoothing": 0.1}),
-            (["train", "fashion-mnist", "--model", "cnn"], "images", {"epochs": 15, "schedule": "cosine",
-                                                                     "label_smoothing": 0.1}),
+                                                    "schedule": "cosine", "label_smoothing": 0.1,
+                                                    "validation_split": 0.1}),
+            (["train", "fashion-mnist", "--model", "cnn"], "images", {"epochs": 20, "schedule": "cosine",
+                                                                     "label_smoothing": 0.1, "validation_split": 0.0}),
+            (["train", "fashion-mnist", "--model", "cnn", "--validation-split", "0.2"], "images",
+             {"validation_split": 0.2}),
+            (["train", "fashion-mnist", "--model", "cnn", "--early-stopping", "3"], "images",
+             {"validation_split": 0.1, "early_stopping": 3}),
             (["train", "circles"], "toy", {"epochs": None, "hidden": [64], "dropout": 0.0, "schedule": "none",
                                            "label_smoothing": 0.0}),
             (["train", "fashion-mnist", "--hidden", "32", "--schedule", "none", "--label-smoothing", "0"], "images",

@@ -150,8 +150,9 @@ def _add_train(commands):
     train.add_argument("--learning-rate", type=_positive_float, metavar="LR",
                        help=f"learning rate (default: {DEFAULTS['toy']['learning_rate']} for toy and CSV "
                        "data, the optimizer's own for images: 1e-3 for adam)")
-    train.add_argument("--validation-split", type=_fraction, default=0.1, metavar="FRACTION",
-                       help="share of the training rows held out for validation (default 0.1; 0: none)")
+    train.add_argument("--validation-split", type=_fraction, metavar="FRACTION",
+                       help="share of the training rows held out for validation (default 0.1, and none "
+                       "for the images CNN recipe, which trains on every row; 0: none)")
     train.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
                        help="stop when the validation loss has not improved for PATIENCE epochs, and "
                        "keep the best epoch's weights (default off)")

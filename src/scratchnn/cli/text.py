@@ -186,6 +186,8 @@ def run_train_text(args):
     if args.data != TEXT:
         raise ValueError(f"{args.file!r}: a second argument FILE applies to 'train text FILE' only")
     model, options = _check_text_options(args)
+    if args.validation_split is None:                  # --validation-split's default for text
+        args.validation_split = 0.1
     _check_options(args)
     defaults = TEXT_DEFAULTS[model]
     hidden = args.hidden or defaults["hidden"]
