@@ -74,6 +74,7 @@ class BatchNorm(Layer):
         self.running_mean = None
         self.running_var = None
         self.reduction = LOCAL           # sums over the batch; data-parallel training hands another
+        self.compiled = False            # whether the last forward ran the compiled passes
 
     def __getstate__(self):
         state = dict(self.__dict__)
