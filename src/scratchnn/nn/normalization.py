@@ -176,7 +176,8 @@ class BatchNorm(Layer):
         return scale * (grad_output - mean_grad - self.x_hat * mean_grad_x_hat)
 
     # The same equations in compiled passes over x viewed as (N, C, S) (`fused`; see
-    # scratchnn.kernels.normalization): the per-channel sums in float64, the rest in x's dtype.
+    # scratchnn.kernels.normalization): each row of a channel summed in x's dtype, the
+    # per-channel totals in float64, the rest in x's dtype.
 
     def _forward_compiled(self, x, training):
         rows = x.reshape(x.shape[0], self.num_features, -1)                  # (N, C, S)
