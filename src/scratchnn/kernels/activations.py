@@ -100,10 +100,7 @@ def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, y, 
                 margin = e * ERF_TRUSTED
                 if not np.float32(e - margin) == np.float32(e + margin):     # too near a midpoint (or NaN)
                     k = start + j
-                    v = x[k]
-                    v = np.float32(-40.0) if v < -40.0 else v
-                    v = np.float32(40.0) if v > 40.0 else v
-                    phi = half * (one + np.float32(math.erf(np.float64(v / root_two))))
+                    phi = half * (one + np.float32(math.erf(z[j])))   # z[j]: the clipped x/√2 above
                     cdf[k] = phi
                     y[k] = x[k] * phi
                     recomputed += 1

@@ -1,9 +1,11 @@
-"""Compiled kernels of LayerNorm over the last axis (see `scratchnn.nn.normalization.LayerNorm`):
-forward and backward, each one pass per row (a row: one sample's D values, (R, D) arrays).
+"""Compiled kernels of the normalization layers (see `scratchnn.nn.normalization`): LayerNorm
+over the last axis, forward and backward, each one pass per row (a row: one sample's D values,
+(R, D) arrays); BatchNorm over the channels, its sums, normalization and input gradient as
+passes over x viewed as (N, C, S).
 
-The NumPy code in `LayerNorm` is the twin: the same equations, but NumPy sums a row pairwise
-and these loops add in order, so the two agree to float rounding, not bit for bit (tests
-check to 1e-6 in float32, 1e-13 in float64).
+The NumPy code in the layers is the twin: the same equations, but NumPy sums pairwise (or, over
+several axes, in its own order) where these loops add in order or in lanes, so the two agree to
+float rounding, not bit for bit (tests check to about 1e-6 in float32, 1e-13 in float64).
 """
 
 import math

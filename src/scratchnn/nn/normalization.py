@@ -140,11 +140,7 @@ class BatchNorm(Layer):
             mean = self.reduction.sum(x.sum(axis=self.axes)) / self.count            # μ_B = Σ x / m
             centered = x - mean.reshape(self.shape)
             variance = self.reduction.sum(np.square(centered).sum(axis=self.axes)) / self.count   # σ²_B (biased)
-            momentum = self.momentum
-            self.running_mean *= 1 - momentum
-            self.running_mean += momentum * mean                 # running ← (1 − m)·running + m·μ_B
-            self.running_var *= 1 - momentum
-            self.running_var += momentum * variance * (self.count / (self.count - 1))   # unbiased σ²
+            self._update_running(mean, variance)
         else:
             centered = x - self.running_mean.reshape(self.shape)
             variance = self.running_var
@@ -168,12 +164,22 @@ class BatchNorm(Layer):
         # The sums run over the whole batch. With its rows split over replicas, each replica's
         # dL/dy is the gradient of its own mean loss, n / n_i times its share of the batch's:
         # weight by the share n_i / n to add them up, and scale back for this replica's rows.
-        share = self.reduction.share
-        sums = self.reduction.sum(np.stack([grad_bias, grad_weight]) * share)
-        grad_bias, grad_weight = (sums / share).astype(grad_output.dtype, copy=False)
+        grad_bias, grad_weight = self._batch_sums(grad_bias, grad_weight).astype(grad_output.dtype, copy=False)
         mean_grad = (grad_bias / self.count).reshape(self.shape)
         mean_grad_x_hat = (grad_weight / self.count).reshape(self.shape)
         return scale * (grad_output - mean_grad - self.x_hat * mean_grad_x_hat)
+
+    def _update_running(self, mean, variance):
+        momentum = self.momentum
+        self.running_mean *= 1 - momentum
+        self.running_mean += momentum * mean                 # running ← (1 − m)·running + m·μ_B
+        self.running_var *= 1 - momentum
+        self.running_var += momentum * variance * (self.count / (self.count - 1))   # unbiased σ²
+
+    def _batch_sums(self, grad_bias, grad_weight):
+        """[Σ dL/dy, Σ dL/dy · x̂] over the whole batch, from this replica's sums (see backward)."""
+        share = self.reduction.share
+        return self.reduction.sum(np.stack([grad_bias, grad_weight]) * share) / share
 
     # The same equations in compiled passes over x viewed as (N, C, S) (`fused`; see
     # scratchnn.kernels.normalization): each row of a channel summed in x's dtype, the
@@ -187,10 +193,7 @@ class BatchNorm(Layer):
             mean = self.reduction.sum(sums) / self.count                     # μ_B = Σ x / m
             compiled.batch_norm_sums(rows, mean.astype(x.dtype), np.zeros(self.num_features), squares)
             variance = self.reduction.sum(squares) / self.count              # σ²_B = Σ (x − μ)² / m
-            self.running_mean *= 1 - self.momentum
-            self.running_mean += self.momentum * mean                        # as in the NumPy lines
-            self.running_var *= 1 - self.momentum
-            self.running_var += self.momentum * variance * (self.count / (self.count - 1))
+            self._update_running(mean, variance)
         else:
             mean, variance = self.running_mean, self.running_var
         self.inverse_std = (1.0 / np.sqrt(variance + self.epsilon)).astype(x.dtype)    # 1 / √(σ² + ε)
@@ -207,9 +210,8 @@ class BatchNorm(Layer):
         self.bias.grad += grad_bias                                          # dL/dβ
         self.weight.grad += grad_weight                                      # dL/dγ
         scale = self.weight.value * self.inverse_std                         # γ / √(σ² + ε)
-        if self.training:                                                    # the batch's sums, as above
-            share = self.reduction.share
-            grad_bias, grad_weight = self.reduction.sum(np.stack([grad_bias, grad_weight]) * share) / share
+        if self.training:
+            grad_bias, grad_weight = self._batch_sums(grad_bias, grad_weight)    # the whole batch's sums
             mean_grad, mean_grad_x_hat = grad_bias / self.count, grad_weight / self.count
         else:
             mean_grad = mean_grad_x_hat = np.zeros(self.num_features)        # statistics fixed
