@@ -277,8 +277,9 @@ class Sequential:
 
     def predict_classes(self, X, batch_size=None):
         """Predicted class for each row (each step of a sequence model's (N, T, C) outputs):
-        argmax of the outputs (or output > 0.5 for a single output column), mapped to ``self.classes`` when the model has class names (ValueError
-        if their number does not fit the outputs)."""
+        argmax of the outputs (or output > 0.5 for a single output column), mapped to
+        ``self.classes`` when the model has class names (ValueError if their number does not
+        fit the outputs)."""
         outputs = self.predict(X, batch_size=batch_size)
         if self.classes is None:
             return predicted_classes(outputs)
