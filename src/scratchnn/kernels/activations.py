@@ -51,9 +51,9 @@ _CHUNK = 256                                                     # entries per p
 
 @compiled(nogil=True)
 def gelu_forward_float32(x, root_two, half, one, erf_on_grid, slope_on_grid, y, cdf):
-    """`gelu_forward` for float32 arrays (the scalars float32 too), with math.erf's bits and
-    about twice as fast, taking x itself and clipping it to [−40, 40] as it goes (`GELU.forward`'s
-    np.clip, the same values); returns how many entries needed math.erf itself.
+    """`gelu_forward` for float32 arrays (the scalars float32 too), with math.erf's bits, taking
+    x itself and clipping it to [−40, 40] as it goes (`GELU.forward`'s np.clip, the same
+    values); returns how many entries needed math.erf itself.
 
     The float32 erf is math.erf's float64 value e rounded to float32. Its Taylor estimate ê
     (see ERF_ON_GRID) is within ε = ERF_TRUSTED · |ê| of e, so when ê − ε and ê + ε round to
