@@ -138,19 +138,21 @@ def test_wrong_width_is_a_one_line_error_before_any_work():
 
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-13)])
 @pytest.mark.parametrize("affine", [True, False])
-def test_compiled_layer_norm_equals_the_numpy_equations(dtype, tolerance, affine):
+@pytest.mark.parametrize("width", [5, 16, 13, 128])
+def test_compiled_layer_norm_equals_the_numpy_equations(dtype, tolerance, affine, width):
     """fused="auto" runs one compiled pass per row (kernels/normalization.py), fused=False the
-    NumPy lines: the same to float rounding (the compiled sums add in order, NumPy's pairwise),
-    at ordinary and at huge inputs."""
+    NumPy lines: the same to float rounding (the compiled sums add in eight lanes, NumPy's
+    pairwise), at ordinary and at huge inputs, for widths with and without a tail after the
+    last whole group of eight."""
     pytest.importorskip("numba")
     rng = np.random.default_rng(5)
-    x = (rng.normal(2.0, 3.0, size=(4, 6, 16))).astype(dtype)
+    x = (rng.normal(2.0, 3.0, size=(4, 6, width))).astype(dtype)
     x[0, 0] *= 1e30 if dtype == np.float32 else 1e300
     upstream = rng.normal(size=x.shape).astype(dtype)
-    gamma, beta = rng.normal(size=16), rng.normal(size=16)
+    gamma, beta = rng.normal(size=width), rng.normal(size=width)
     results = []
     for fused in (False, "auto"):
-        norm = sn.LayerNorm(16, elementwise_affine=affine, fused=fused)
+        norm = sn.LayerNorm(width, elementwise_affine=affine, fused=fused)
         norm.build(np.random.default_rng(0), dtype)
         if affine:
             norm.weight.value[...], norm.bias.value[...] = gamma, beta

@@ -7,6 +7,7 @@ kernel is compiled on its first call."""
 
 import functools
 import importlib.util
+import types
 
 available = importlib.util.find_spec("numba") is not None
 
@@ -42,6 +43,22 @@ class Kernel:
         return self.compiled(*args, **kwargs)
 
 
+def _with_compiled_helpers(numba, function):
+    """`function` as it is, or, where it calls `helper` functions, a copy of it whose globals
+    name their compiled versions instead (Numba can only call compiled functions)."""
+    names = [name for name in function.__code__.co_names if isinstance(function.__globals__.get(name), Kernel)]
+    if not names:
+        return function
+    scope = dict(function.__globals__)
+    for name in names:
+        helper_kernel = scope[name]
+        if helper_kernel.compiled is None:
+            helper_kernel.compiled = helper_kernel.make(numba, helper_kernel.function)
+        scope[name] = helper_kernel.compiled
+    copy = types.FunctionType(function.__code__, scope, function.__name__, function.__defaults__, function.__closure__)
+    return functools.update_wrapper(copy, function)
+
+
 def compiled(**options):
     """Decorator: the function as a `Kernel` compiled by Numba on its first call.
 
@@ -52,8 +69,14 @@ def compiled(**options):
     (``nogil=True`` for kernels that may run on several threads at once)."""
     def compile(function):
         return Kernel(function, lambda numba, f: numba.njit(cache=True, fastmath=False, error_model="numpy",
-                                                           **options)(f))
+                                                           **options)(_with_compiled_helpers(numba, f)))
     return compile
+
+
+def helper(function):
+    """Decorator: a function that compiled kernels call (a few lines several kernels share),
+    compiled into each of them (Numba's ``inline="always"``); from Python it is a `Kernel`."""
+    return compiled(inline="always")(function)
 
 
 def compiled_ufunc(*signatures):
