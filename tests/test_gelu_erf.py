@@ -24,8 +24,7 @@ FORTY = int(np.float32(40).view(np.int32))      # bit pattern of 40.0: GELU clip
 def both_kernels(x):
     """(Φ, y, recomputed) from the fast kernel and (Φ, y) from math.erf at every entry."""
     fast_cdf, fast_y, cdf, y = (np.empty_like(x) for _ in range(4))
-    recomputed = compiled.gelu_forward_float32(x, *SCALARS, compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID,
-                                               fast_y, fast_cdf)
+    recomputed = compiled.gelu_forward_float32(x, *SCALARS, compiled.ERF_TABLE, fast_y, fast_cdf)
     compiled.gelu_forward(x, np.clip(x, -40, 40), *SCALARS, y, cdf)
     return (fast_cdf, fast_y, recomputed), (cdf, y)
 
@@ -52,11 +51,13 @@ def test_float32_erf_has_math_erfs_bits_over_a_dense_sweep():
 
 
 def test_float32_erf_near_the_grid_and_its_midpoints():
-    """Inputs whose z = x/√2 lies near a grid point c = k/64 or halfway between two (the ends
-    of the Taylor estimate's range, where its error is largest), a few float32 steps either side."""
-    grid = np.arange(0, 6 * 128 + 3) / 128 * math.sqrt(2)
+    """Inputs whose z = x/√2 lies near a grid point c = k/512 or halfway between two (the ends
+    of the Taylor estimate's range, where its error is largest, and where the nearest grid
+    point changes), a few float32 steps either side."""
+    halves = 2 * compiled.ERF_GRID_STEPS
+    grid = np.arange(0, 6 * halves + 3) / halves * math.sqrt(2)
     centre = grid.astype(np.float32).view(np.int32)
-    x = (centre[:, None] + np.arange(-40, 41)[None, :]).ravel().view(np.float32)
+    x = (centre[:, None] + np.arange(-20, 21)[None, :]).ravel().view(np.float32)
     x = x[x >= 0]
     assert_same_bits(np.concatenate([x, -x]))
 

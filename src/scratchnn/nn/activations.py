@@ -186,7 +186,7 @@ class GELU(_Elementwise):
         self.x_safe = None
         y, self.cdf = np.empty_like(x), np.empty_like(x)
         compiled.gelu_forward_float32(x.reshape(-1), np.float32(math.sqrt(2)), np.float32(0.5), np.float32(1),
-                                      compiled.ERF_ON_GRID, compiled.SLOPE_ON_GRID, y.reshape(-1), self.cdf.reshape(-1))
+                                      compiled.ERF_TABLE, y.reshape(-1), self.cdf.reshape(-1))
         return y
 
     def backward(self, grad_output):
