@@ -571,7 +571,7 @@ def test_parse_layers_infers_every_size():
     net = sn.Sequential(*layers, seed=0)
     assert net.predict(np.zeros((2, 784), np.float32)).shape == (2, 10)
     names = [type(layer).__name__ for layer in layers]
-    assert names[:5] == ["Reshape", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D"]
+    assert names[:6] == ["Reshape", "RandomTranslation", "Conv2D", "BatchNorm", "ReLU", "MaxPool2D"]
     dense = [layer for layer in layers if isinstance(layer, sn.Dense)]
     assert dense[0].in_features == 3136 and dense[-1].out_features == 10
 
@@ -611,7 +611,7 @@ def test_fashion_mnist_cnn_slice_end_to_end(capsys, tmp_path, monkeypatch):
     model, plots = tmp_path / "cnn.npz", tmp_path / "plots"
     code, out, err = run(capsys, "train", "fashion-mnist", "--model", "cnn", "--limit", "600", "--epochs", "1",
                          "--out", model, "--plots", plots, "--verbose", "0")
-    assert code == 0 and err == "" and "conv32-conv64-128-10" in out
+    assert code == 0 and err == "" and "conv32-conv64-256-10" in out
     for picture in plots.iterdir():
         assert_real_picture(picture)
     code, out, err = run(capsys, "evaluate", model, "fashion-mnist", "--limit", "600")

@@ -254,9 +254,15 @@ def test_images_default_to_the_measured_recipes(capsys, tmp_path):
     for argv, kind, expected in [
             (["train", "fashion-mnist"], "images", {"epochs": 30, "hidden": [512, 256], "dropout": 0.2,
                                                     "schedule": "cosine", "label_smoothing": 0.1,
-                                                    "validation_split": 0.1}),
+                                                    "validation_split": 0.1, "learning_rate": None}),
             (["train", "fashion-mnist", "--model", "cnn"], "images", {"epochs": 20, "schedule": "cosine",
-                                                                     "label_smoothing": 0.1, "validation_split": 0.0}),
+                                                                     "label_smoothing": 0.1, "validation_split": 0.0,
+                                                                     "learning_rate": 3e-3}),
+            (["train", "fashion-mnist", "--model", "cnn", "--learning-rate", "1e-3"], "images",
+             {"learning_rate": 1e-3}),
+            (["train", "fashion-mnist", "--model", "cnn", "--optimizer", "sgd"], "images",     # SGD's own default
+             {"learning_rate": None}),
+            (["train", "fashion-mnist", "--layers", "conv:8:3,relu,flatten"], "images", {"learning_rate": 3e-3}),
             (["train", "fashion-mnist", "--model", "cnn", "--validation-split", "0.2"], "images",
              {"validation_split": 0.2}),
             (["train", "fashion-mnist", "--model", "cnn", "--early-stopping", "3"], "images",

@@ -149,7 +149,8 @@ def _add_train(commands):
     train.add_argument("--optimizer", choices=tuple(OPTIMIZERS), default="adam", help="default adam")
     train.add_argument("--learning-rate", type=_positive_float, metavar="LR",
                        help=f"learning rate (default: {DEFAULTS['toy']['learning_rate']} for toy and CSV "
-                       "data, the optimizer's own for images: 1e-3 for adam)")
+                       f"data; for images {RECIPES['images', 'cnn']['adam_learning_rate']:g} for adam with "
+                       "the CNN, else the optimizer's own: 1e-3 for adam)")
     train.add_argument("--validation-split", type=_fraction, metavar="FRACTION",
                        help="share of the training rows held out for validation (default 0.1, and none "
                        "for the images CNN recipe, which trains on every row; 0: none)")
