@@ -192,6 +192,41 @@ def test_automatic_threads_are_for_convolutional_networks():
     assert automatic_threads(mlp, 128, cores=2) == 1          # its matrix products use every core already
 
 
+@pytest.mark.parametrize("make_net", [lambda: sequence_net("lstm"), lambda: sequence_net("transformer")])
+def test_automatic_threads_split_sequence_networks_by_32_sequences(make_net):
+    from scratchnn.training.parallel import automatic_threads
+
+    net = make_net()
+    assert automatic_threads(net, 64, cores=2) == 2           # train text's batches of 64 windows
+    assert automatic_threads(net, 64, cores=8) == 2
+    assert automatic_threads(net, 31, cores=2) == 1
+
+
+def sequence_net(kind, vocabulary=7, seed=0):
+    """A small character model like train text's: Embedding, then an LSTM or a causal
+    transformer block, then the output Dense on every step (float64)."""
+    middle = ([sn.LSTM(8, 12), sn.Dense(12, vocabulary)] if kind == "lstm" else
+              [sn.PositionalEmbedding(6, 8), sn.TransformerBlock(8, 2, 16, causal=True), sn.LayerNorm(8),
+               sn.Dense(8, vocabulary)])
+    return sn.Sequential(sn.Embedding(vocabulary, 8), *middle, seed=seed, dtype="float64")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "transformer"])
+def test_fit_of_sequence_networks_with_two_threads_follows_the_one_thread_run(kind):
+    """Each replica runs the recurrent or attention layers over its own sequences (they do
+    not mix across the batch): the same losses and weights as one thread, to rounding."""
+    rng = np.random.default_rng(3)
+    X, y = rng.integers(0, 7, size=(40, 6)), rng.integers(0, 7, size=(40, 6))
+    runs = {}
+    for threads in (1, 2):
+        net = sequence_net(kind)
+        history = net.fit(X, y, loss="cross_entropy", optimizer=sn.Adam(0.01, clip_norm=1.0), epochs=2,
+                          batch_size=16, verbose=0, threads=threads)
+        runs[threads] = net, history.history["loss"]
+    np.testing.assert_allclose(runs[2][0].flat_parameter.value, runs[1][0].flat_parameter.value, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(runs[2][1], runs[1][1], rtol=1e-10)
+
+
 @pytest.mark.parametrize("make_seed", [lambda: 7, lambda: np.random.RandomState(7)])
 def test_resume_with_threads_and_dropout_equals_an_uninterrupted_run(tmp_path, make_seed):
     X, y = images(48)

@@ -182,7 +182,8 @@ class Sequential:
           sum their gradients (`scratchnn.training.parallel`; needs threadpoolctl; BatchNorm
           still uses the whole batch's statistics). The same gradient up to rounding.
           ``"auto"`` (the default, as the command line's): one thread per core for a network
-          with a convolution, at most one per 64 rows of a batch, when threadpoolctl is
+          with a convolution (at most one per 64 rows of a batch) or a recurrent or attention
+          layer (one per 32 sequences), when threadpoolctl is
           installed (`training.parallel.automatic_threads`); otherwise, and with None or 1,
           one thread, BLAS as configured. The same machine (core count) and thread count give
           the same bits; pass ``threads=1`` for results that do not depend on the machine.

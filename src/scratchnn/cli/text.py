@@ -37,7 +37,7 @@ from ..plot._figure import _finish, _new_figure
 from ..training.callbacks import Callback
 from ..training.gradient_stats import is_gradient_stat
 from .plots import check_plotting
-from .train import _callbacks, _check_options, _report_training, run_train
+from .train import _automatic_threads, _callbacks, _check_options, _report_training, run_train
 
 TEXT = "text"                        # the DATA name: scratchnn train text FILE
 TEXT_MODELS = ("lstm", "transformer")
@@ -205,14 +205,16 @@ def run_train_text(args):
     callbacks, early_stopping = _callbacks(args, epochs)
     curve = LossCurve(data.X_val, data.y_val)
     print(data.describe())
-    print(f"Network: {_describe(net)}; {optimizer!r}, batch size {batch_size}")
+    threads = _automatic_threads(net, batch_size) if args.threads == "auto" else args.threads
+    print(f"Network: {_describe(net)}; {optimizer!r}, batch size {batch_size}"
+          + (f", {threads} threads" if threads > 1 else ""))
     validation = (data.X_val, data.y_val) if len(data.X_val) else None
     started = time.perf_counter()
     history = net.fit(data.X_train, data.y_train, loss=CrossEntropy(label_smoothing=args.label_smoothing or 0.0),
                       optimizer=optimizer, epochs=epochs, batch_size=batch_size, verbose=args.verbose,
                       validation_data=validation, callbacks=callbacks + [curve],
                       resume_from=args.checkpoint if args.resume else None,
-                      threads=1 if args.threads == "auto" else args.threads)
+                      threads=threads)
     seconds = time.perf_counter() - started
     _report_training(curve.epochs_run, len(history.epoch), epochs, seconds, early_stopping)
     for epoch, loss in enumerate(history.history["loss"]):

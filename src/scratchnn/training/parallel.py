@@ -38,7 +38,12 @@ import numpy as np
 
 from .._checks import describe, positive_int
 from ..nn.base import Layer, Reduction
+from ..nn.attention import MultiHeadAttention
 from ..nn.conv import Conv2D
+from ..nn.gru import GRU
+from ..nn.lstm import LSTM
+from ..nn.recurrent import RNN
+from ..nn.transformer import TransformerBlock
 from .strategy import Strategy
 
 
@@ -56,11 +61,19 @@ def check_threads(threads):
     return threads
 
 
+# Layers whose elementwise work (and, for sequences, many small products) threads spread, and
+# the fewest samples of a batch each thread should get. Other networks' matrix products are
+# large enough to use every core by themselves (BLAS threads).
+_THREADED_LAYERS = ((Conv2D, 64), ((RNN, LSTM, GRU, MultiHeadAttention, TransformerBlock), 32))
+
+
 def automatic_threads(model, batch_size, cores=None):
-    """The thread count of ``fit(threads="auto")`` and ``--threads auto``: one per core,
-    at most one per 64 rows of a batch, for a network with a convolution (whose elementwise
-    work is what threads spread); 1 for other networks, whose matrix products already use every
-    core, or without threadpoolctl. A CNN in batches of 128 on 2 cores: 2."""
+    """The thread count of ``fit(threads="auto")`` and ``--threads auto``: one per core, for
+    a network with a convolution (at most one per 64 rows of a batch) or with a recurrent or
+    attention layer (at most one per 32 sequences), whose elementwise work and small
+    products are what threads spread; 1 for other networks, whose matrix products already use
+    every core, or without threadpoolctl. A CNN in batches of 128 on 2 cores: 2; a character
+    LSTM or transformer in batches of 64 sequences: 2."""
     if importlib.util.find_spec("threadpoolctl") is None:
         return 1
     return threads_worth_using(model, batch_size, cores)
@@ -69,9 +82,11 @@ def automatic_threads(model, batch_size, cores=None):
 def threads_worth_using(model, batch_size, cores=None):
     """`automatic_threads`' rule without asking whether threadpoolctl is installed."""
     cores = cores or os.cpu_count() or 1
-    if not any(isinstance(layer, Conv2D) for layer in model.layers):
+    rows = [per_thread for kinds, per_thread in _THREADED_LAYERS
+            if any(isinstance(layer, kinds) for layer in model.layers)]
+    if not rows:
         return 1
-    return max(1, min(cores, batch_size // 64))
+    return max(1, min(cores, batch_size // max(rows)))
 
 
 class BatchGroup:
