@@ -33,7 +33,7 @@ def train(model, data, quick, seed=0):
     history = net.fit(data.X_train, data.y_train, loss=sn.CrossEntropy(),
                       optimizer=sn.Adam(defaults["learning_rate"], clip_norm=CLIP_NORM),
                       epochs=1 if quick else defaults["epochs"], batch_size=BATCH_SIZE, verbose=0,
-                      validation_data=(data.X_val, data.y_val), callbacks=[curve], threads=1)
+                      validation_data=(data.X_val, data.y_val), callbacks=[curve], threads="auto")
     return net, history, curve, time.perf_counter() - started, time.process_time() - cpu
 
 
