@@ -246,6 +246,7 @@ def test_train_text_then_generate(tmp_path, capsys, model, extra):
     (["train", "text"], "train text needs FILE"),
     (["train", "text", "{text}", "--model", "cnn"], "--model cnn does not apply to train text"),
     (["train", "text", "{text}", "--target", "x"], "--target does not apply to train text"),
+    (["train", "text", "{text}", "--distributed"], "--distributed does not apply to train text"),
     (["train", "text", "{text}", "--hidden", "32,16", "--model", "transformer"], "share one width"),
     (["train", "text", "{text}", "--seq-length", "0"], "--seq-length must be >= 1, got 0"),
     (["train", "text", "{text}", "--clip-norm", "-1"], "--clip-norm must be in"),

@@ -242,7 +242,8 @@ def _check_text_options(args):
                          "scratchnn train text /usr/share/games/fortunes")
     for flag, given in (("--layers", args.layers), ("--target", args.target), ("--samples", args.samples),
                         ("--noise", args.noise), ("--dropout", args.dropout),
-                        ("--task", args.task if args.task != "auto" else None)):
+                        ("--task", args.task if args.task != "auto" else None),
+                        ("--distributed", True if getattr(args, "distributed", False) else None)):
         if given is not None:
             raise ValueError(f"{flag} does not apply to train text")
     model = "lstm" if args.model == "mlp" else args.model      # mlp is the default of other data
