@@ -3,11 +3,15 @@
 The page is clicked as a person would: 25 steps of the blog preset give the weights of
 ``fit(epochs=25)``; play, pause and reset; a CSV upload; layers added; the backprop view and
 the loss surface. The page must log no error and ask for nothing outside 127.0.0.1.
-Screenshots go to docs/figures/playground*.png.
+Screenshots (playground*.png) go to a temporary folder, or to the folder named by
+SCRATCHNN_SCREENSHOTS: ``SCRATCHNN_SCREENSHOTS=docs/figures`` refreshes the docs' pictures
+(a plain test run leaves the working tree as it was).
 """
 
+import functools
 import json
 import os
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -23,7 +27,6 @@ from helpers import serving
 
 playwright = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
-FIGURES = Path(__file__).resolve().parent.parent / "docs" / "figures"
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (apt-get install chromium)")]
 
@@ -73,10 +76,17 @@ def get(page, path):
         return response.read()
 
 
+@functools.cache
+def screenshots_folder():
+    """$SCRATCHNN_SCREENSHOTS, else a new temporary folder (one per test session)."""
+    chosen = os.environ.get("SCRATCHNN_SCREENSHOTS")
+    return Path(chosen) if chosen else Path(tempfile.mkdtemp(prefix="scratchnn-playground-"))
+
+
 def screenshot(page, name, **options):
-    """Save docs/figures/<name>; quantized to 256 colours with Pillow (matplotlib's dependency),
-    when it is installed, to keep the figure small."""
-    path = FIGURES / name
+    """Save <name> in `screenshots_folder()`; quantized to 256 colours with Pillow (matplotlib's
+    dependency), when it is installed, to keep the figure small."""
+    path = screenshots_folder() / name
     page.screenshot(path=str(path), **options)
     try:
         from PIL import Image
