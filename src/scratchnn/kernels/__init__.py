@@ -16,7 +16,7 @@ Each kernel does the same float operations in the same order as the NumPy code i
 (see `_numba.compiled`), so both give the same bits; tests check that. GELU's float32 erf
 does other operations and still gives math.erf's bits (tests/test_gelu_erf.py checks every
 13th float32 input up to 40, and every one with SCRATCHNN_EXHAUSTIVE=1). The exceptions sum
-in another order and agree to rounding: the normalization kernels (sums in order or in lanes,
+in another order and agree to rounding: the normalization kernels (sums in eight lanes,
 where NumPy sums pairwise) and the attention softmax backward (sums in order). A layer or
 optimizer takes a ``fused`` argument (checked by `check_option`) and asks `use_compiled`
 before each call; without Numba, `available` is False and everything runs in NumPy. Numba

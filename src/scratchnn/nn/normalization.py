@@ -242,7 +242,7 @@ class LayerNorm(Layer):
 
     ``fused="auto"`` (the default) runs forward and backward over one normalized axis as one
     compiled pass per sample when Numba is installed (`scratchnn.kernels.normalization`; the
-    same equations, summed in order rather than pairwise: equal to float rounding); False
+    same equations, summed in eight lanes rather than pairwise: equal to float rounding); False
     keeps the NumPy lines below. A runtime choice, not saved in the config.
 
     >>> norm = LayerNorm(4)

@@ -82,11 +82,11 @@ def automatic_threads(model, batch_size, cores=None):
 def threads_worth_using(model, batch_size, cores=None):
     """`automatic_threads`' rule without asking whether threadpoolctl is installed."""
     cores = cores or os.cpu_count() or 1
-    rows = [per_thread for kinds, per_thread in _THREADED_LAYERS
-            if any(isinstance(layer, kinds) for layer in model.layers)]
-    if not rows:
+    samples_per_thread = [fewest for kinds, fewest in _THREADED_LAYERS
+                          if any(isinstance(layer, kinds) for layer in model.layers)]
+    if not samples_per_thread:
         return 1
-    return max(1, min(cores, batch_size // max(rows)))
+    return max(1, min(cores, batch_size // max(samples_per_thread)))
 
 
 class BatchGroup:
